@@ -1,0 +1,222 @@
+//! Errors: one [`Error`] type with an [`ErrorKind`], cheap to clone so a future's
+//! failure can be handed to every waiter, as asyncio hands the same exception object to
+//! every `await`.
+
+use alloc::borrow::Cow;
+use alloc::boxed::Box;
+use alloc::string::String;
+use alloc::sync::Arc;
+use core::fmt;
+
+/// What went wrong, in asyncio's vocabulary.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The operation was cancelled (`asyncio.CancelledError`).
+    Cancelled,
+    /// A deadline passed (`TimeoutError`).
+    Timeout,
+    /// The object is not in a state that allows the operation
+    /// (`asyncio.InvalidStateError`): a result read before it is set, set twice, …
+    InvalidState,
+    /// An argument was rejected (`ValueError`).
+    InvalidInput,
+    /// The operation is not allowed right now (`RuntimeError`): closing a running loop,
+    /// running a closed one, releasing an unlocked lock, …
+    Runtime,
+    /// A callback or task panicked (caught with the `std` feature).
+    Panicked,
+    /// A non-blocking put on a full queue (`asyncio.QueueFull`).
+    QueueFull,
+    /// A non-blocking get on an empty queue (`asyncio.QueueEmpty`).
+    QueueEmpty,
+    /// The host failed (poll, clock or I/O registration).
+    Host,
+    /// The simulation host has nothing left that could ever happen: the loop would block
+    /// forever.
+    Stalled,
+    /// An error raised by user code, carried in [`Error::source`].
+    Other,
+}
+
+impl ErrorKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::Cancelled => "cancelled",
+            ErrorKind::Timeout => "timed out",
+            ErrorKind::InvalidState => "invalid state",
+            ErrorKind::InvalidInput => "invalid input",
+            ErrorKind::Runtime => "runtime error",
+            ErrorKind::Panicked => "panicked",
+            ErrorKind::QueueFull => "queue full",
+            ErrorKind::QueueEmpty => "queue empty",
+            ErrorKind::Host => "host error",
+            ErrorKind::Stalled => "simulation stalled",
+            ErrorKind::Other => "error",
+        }
+    }
+}
+
+impl fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+type Source = Arc<dyn core::error::Error + Send + Sync + 'static>;
+
+/// An error: a kind, an optional message and an optional source error.
+///
+/// Cloning is cheap (the source is shared), which lets one failed future report the same
+/// error to every waiter.
+#[derive(Clone)]
+pub struct Error {
+    kind: ErrorKind,
+    message: Option<Cow<'static, str>>,
+    source: Option<Source>,
+}
+
+/// `Result` with this crate's [`Error`].
+pub type Result<T, E = Error> = core::result::Result<T, E>;
+
+impl Error {
+    /// An error of `kind` with no message.
+    pub const fn from_kind(kind: ErrorKind) -> Self {
+        Error {
+            kind,
+            message: None,
+            source: None,
+        }
+    }
+
+    /// An error of `kind` with a message.
+    pub fn new(kind: ErrorKind, message: impl Into<Cow<'static, str>>) -> Self {
+        Error {
+            kind,
+            message: Some(message.into()),
+            source: None,
+        }
+    }
+
+    /// An [`ErrorKind::Other`] error wrapping a user error.
+    pub fn other<E>(error: E) -> Self
+    where
+        E: core::error::Error + Send + Sync + 'static,
+    {
+        Error {
+            kind: ErrorKind::Other,
+            message: None,
+            source: Some(Arc::new(error)),
+        }
+    }
+
+    /// An error of `kind` caused by `source`.
+    pub fn with_source<E>(kind: ErrorKind, source: E) -> Self
+    where
+        E: core::error::Error + Send + Sync + 'static,
+    {
+        Error {
+            kind,
+            message: None,
+            source: Some(Arc::new(source)),
+        }
+    }
+
+    /// A cancellation error, with the message given to `cancel(msg)` if any.
+    pub fn cancelled(message: Option<Cow<'static, str>>) -> Self {
+        Error {
+            kind: ErrorKind::Cancelled,
+            message,
+            source: None,
+        }
+    }
+
+    /// The kind of this error.
+    pub fn kind(&self) -> ErrorKind {
+        self.kind
+    }
+
+    /// The message, if one was given.
+    pub fn message(&self) -> Option<&str> {
+        self.message.as_deref()
+    }
+
+    /// Whether this is a cancellation.
+    pub fn is_cancelled(&self) -> bool {
+        self.kind == ErrorKind::Cancelled
+    }
+
+    /// Whether this is a timeout.
+    pub fn is_timeout(&self) -> bool {
+        self.kind == ErrorKind::Timeout
+    }
+
+    /// The wrapped source error, if any.
+    pub fn get_ref(&self) -> Option<&(dyn core::error::Error + Send + Sync + 'static)> {
+        self.source.as_deref()
+    }
+
+    /// Downcast the source error to a concrete type.
+    pub fn downcast_ref<E: core::error::Error + 'static>(&self) -> Option<&E> {
+        self.source.as_deref()?.downcast_ref::<E>()
+    }
+
+    #[cfg(feature = "std")]
+    pub(crate) fn panicked(payload: Box<dyn core::any::Any + Send>) -> Self {
+        let message: Cow<'static, str> = if let Some(s) = payload.downcast_ref::<&'static str>() {
+            Cow::Borrowed(*s)
+        } else if let Some(s) = payload.downcast_ref::<String>() {
+            Cow::Owned(s.clone())
+        } else {
+            Cow::Borrowed("panic with a non-string payload")
+        };
+        Error::new(ErrorKind::Panicked, message)
+    }
+}
+
+impl From<ErrorKind> for Error {
+    fn from(kind: ErrorKind) -> Self {
+        Error::from_kind(kind)
+    }
+}
+
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_struct("Error");
+        d.field("kind", &self.kind);
+        if let Some(m) = &self.message {
+            d.field("message", m);
+        }
+        if let Some(s) = &self.source {
+            d.field("source", s);
+        }
+        d.finish()
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (&self.message, &self.source) {
+            (Some(m), _) => write!(f, "{}: {}", self.kind, m),
+            (None, Some(s)) if self.kind == ErrorKind::Other => write!(f, "{s}"),
+            (None, Some(s)) => write!(f, "{}: {}", self.kind, s),
+            (None, None) => f.write_str(self.kind.as_str()),
+        }
+    }
+}
+
+impl core::error::Error for Error {
+    fn source(&self) -> Option<&(dyn core::error::Error + 'static)> {
+        match &self.source {
+            Some(s) => Some(&**s as &(dyn core::error::Error + 'static)),
+            None => None,
+        }
+    }
+}
+
+impl PartialEq for Error {
+    /// Errors compare by kind and message (sources are not comparable).
+    fn eq(&self, other: &Self) -> bool {
+        self.kind == other.kind && self.message == other.message
+    }
+}

@@ -1,0 +1,465 @@
+//! [`Future<T>`]: asyncio's Future, a result slot with done-callbacks, that Rust code can
+//! also `.await`.
+
+use alloc::borrow::Cow;
+use alloc::boxed::Box;
+use alloc::rc::{Rc, Weak};
+use alloc::vec::Vec;
+use core::cell::{Cell, RefCell};
+use core::fmt;
+use core::future::IntoFuture;
+use core::pin::Pin;
+use core::task::{Context, Poll, Waker};
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::event_loop::EventLoop;
+use crate::task::TaskControl;
+
+/// Identifies a done-callback, for [`Future::remove_done_callback`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct CallbackId(u64);
+
+type DoneCallback<T> = Box<dyn FnOnce(&Future<T>)>;
+
+enum Waiter<T> {
+    Waker(Waker),
+    Callback(DoneCallback<T>),
+}
+
+struct State<T> {
+    /// `None` while pending.
+    outcome: Option<Result<T>>,
+    /// The value was moved out by [`Future::take_result`].
+    taken: bool,
+    /// Waiters in registration order: wakers of awaiting tasks and done-callbacks are
+    /// notified in one sequence, as asyncio schedules its callbacks.
+    waiters: Vec<(u64, Waiter<T>)>,
+}
+
+pub(crate) struct Inner<T> {
+    lp: EventLoop,
+    state: RefCell<State<T>>,
+    next_waiter: Cell<u64>,
+    /// Set when this future is a task's result: cancelling it cancels the task.
+    task: RefCell<Option<Weak<dyn TaskControl>>>,
+}
+
+/// An asyncio-style future: a slot that is set once with a result, an error, or a
+/// cancellation, and notifies its done-callbacks (always through
+/// [`call_soon`](EventLoop::call_soon), never inline) and its awaiters.
+///
+/// `Future<T>` is a cheap, clonable handle; `.await` on it (for `T: Clone`) gives
+/// `Ok(value)` or the error, and can be done by many waiters.
+pub struct Future<T> {
+    inner: Rc<Inner<T>>,
+}
+
+impl<T> Clone for Future<T> {
+    fn clone(&self) -> Self {
+        Future {
+            inner: self.inner.clone(),
+        }
+    }
+}
+
+impl<T: 'static> Future<T> {
+    /// A pending future bound to `lp` (asyncio's `loop.create_future()`).
+    pub fn new(lp: &EventLoop) -> Self {
+        Future {
+            inner: Rc::new(Inner {
+                lp: lp.clone(),
+                state: RefCell::new(State {
+                    outcome: None,
+                    taken: false,
+                    waiters: Vec::new(),
+                }),
+                next_waiter: Cell::new(0),
+                task: RefCell::new(None),
+            }),
+        }
+    }
+
+    pub(crate) fn attach_task(&self, task: Weak<dyn TaskControl>) {
+        *self.inner.task.borrow_mut() = Some(task);
+    }
+
+    fn task(&self) -> Option<Rc<dyn TaskControl>> {
+        self.inner.task.borrow().as_ref().and_then(Weak::upgrade)
+    }
+
+    /// The loop this future belongs to.
+    pub fn get_loop(&self) -> &EventLoop {
+        &self.inner.lp
+    }
+
+    /// Whether a result, an error or a cancellation was set.
+    pub fn done(&self) -> bool {
+        self.inner.state.borrow().outcome.is_some()
+    }
+
+    /// Whether the future was cancelled.
+    pub fn cancelled(&self) -> bool {
+        matches!(&self.inner.state.borrow().outcome, Some(Err(e)) if e.is_cancelled())
+    }
+
+    /// Set the result and schedule the callbacks.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::InvalidState`] if the future is already done;
+    /// [`ErrorKind::Runtime`] if it is a task's future (a task sets its own result).
+    pub fn set_result(&self, value: T) -> Result<()> {
+        self.check_settable()?;
+        self.complete(Ok(value));
+        Ok(())
+    }
+
+    /// Set an error and schedule the callbacks (asyncio's `set_exception`).
+    ///
+    /// # Errors
+    ///
+    /// As [`set_result`](Self::set_result); also [`ErrorKind::InvalidInput`] for a
+    /// cancellation error, which must go through [`cancel`](Self::cancel).
+    pub fn set_exception(&self, error: Error) -> Result<()> {
+        if error.is_cancelled() {
+            return Err(Error::new(
+                ErrorKind::InvalidInput,
+                "a cancellation cannot be set as an exception; use cancel()",
+            ));
+        }
+        self.check_settable()?;
+        self.complete(Err(error));
+        Ok(())
+    }
+
+    fn check_settable(&self) -> Result<()> {
+        if self.inner.task.borrow().is_some() {
+            return Err(Error::new(
+                ErrorKind::Runtime,
+                "a task's result is set by its future, not by set_result/set_exception",
+            ));
+        }
+        if self.done() {
+            return Err(Error::new(ErrorKind::InvalidState, "future is already done"));
+        }
+        Ok(())
+    }
+
+    /// Cancel the future: returns `false` if it was already done, else marks it cancelled,
+    /// schedules the callbacks and returns `true`. On a task's future, cancels the task.
+    pub fn cancel(&self) -> bool {
+        self.cancel_with_message(None)
+    }
+
+    /// [`cancel`](Self::cancel) with a message carried by the cancellation error.
+    pub fn cancel_with_message(&self, message: Option<Cow<'static, str>>) -> bool {
+        if let Some(task) = self.task() {
+            return task.cancel(message);
+        }
+        self.cancel_direct(message)
+    }
+
+    pub(crate) fn cancel_direct(&self, message: Option<Cow<'static, str>>) -> bool {
+        if self.done() {
+            return false;
+        }
+        self.complete(Err(Error::cancelled(message)));
+        true
+    }
+
+    /// Complete a pending future. The caller checked that it is pending.
+    pub(crate) fn complete(&self, outcome: Result<T>) {
+        let waiters = {
+            let mut st = self.inner.state.borrow_mut();
+            debug_assert!(st.outcome.is_none());
+            st.outcome = Some(outcome);
+            core::mem::take(&mut st.waiters)
+        };
+        for (_, waiter) in waiters {
+            match waiter {
+                Waiter::Waker(w) => w.wake(),
+                Waiter::Callback(cb) => self.schedule_callback(cb),
+            }
+        }
+    }
+
+    fn schedule_callback(&self, cb: DoneCallback<T>) {
+        let fut = self.clone();
+        // On a closed loop nothing can run any more; the callback is dropped with it.
+        let _ = self.inner.lp.call_soon(move || cb(&fut));
+    }
+
+    /// The error, if the future failed; `Ok(None)` if it succeeded.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::InvalidState`] while pending; the cancellation error if cancelled.
+    pub fn exception(&self) -> Result<Option<Error>> {
+        let st = self.inner.state.borrow();
+        match &st.outcome {
+            None => Err(Error::new(ErrorKind::InvalidState, "result is not set")),
+            Some(_) if st.taken => Ok(None),
+            Some(Err(e)) if e.is_cancelled() => Err(e.clone()),
+            Some(Err(e)) => Ok(Some(e.clone())),
+            Some(Ok(_)) => Ok(None),
+        }
+    }
+
+    /// The result: the value, or the error it failed with (the cancellation error if
+    /// cancelled).
+    ///
+    /// # Errors
+    ///
+    /// The future's error; [`ErrorKind::InvalidState`] while pending or after the value
+    /// was taken with [`take_result`](Self::take_result).
+    pub fn result(&self) -> Result<T>
+    where
+        T: Clone,
+    {
+        let st = self.inner.state.borrow();
+        match &st.outcome {
+            None => Err(Error::new(ErrorKind::InvalidState, "result is not set")),
+            Some(_) if st.taken => Err(Error::new(ErrorKind::InvalidState, "result was taken")),
+            Some(r) => r.clone(),
+        }
+    }
+
+    /// Move the result out (for values that are not `Clone`). Errors stay in place and
+    /// are returned to every caller; a value can be taken once.
+    ///
+    /// # Errors
+    ///
+    /// As [`result`](Self::result).
+    pub fn take_result(&self) -> Result<T> {
+        let mut st = self.inner.state.borrow_mut();
+        match &st.outcome {
+            None => Err(Error::new(ErrorKind::InvalidState, "result is not set")),
+            Some(Err(e)) => Err(e.clone()),
+            Some(Ok(_)) if st.taken => {
+                Err(Error::new(ErrorKind::InvalidState, "result was taken"))
+            }
+            Some(Ok(_)) => {
+                st.taken = true;
+                match st.outcome.take() {
+                    Some(Ok(v)) => {
+                        // Keep the future done: park a marker error that `taken` hides.
+                        st.outcome = Some(Err(Error::new(
+                            ErrorKind::InvalidState,
+                            "result was taken",
+                        )));
+                        Ok(v)
+                    }
+                    _ => unreachable!("checked above"),
+                }
+            }
+        }
+    }
+
+    /// Add a callback run with this future once it is done, scheduled with
+    /// [`call_soon`](EventLoop::call_soon) (at once if the future is already done).
+    pub fn add_done_callback(&self, f: impl FnOnce(&Future<T>) + 'static) -> CallbackId {
+        let id = self.next_id();
+        if self.done() {
+            self.schedule_callback(Box::new(f));
+        } else {
+            self.inner
+                .state
+                .borrow_mut()
+                .waiters
+                .push((id, Waiter::Callback(Box::new(f))));
+        }
+        CallbackId(id)
+    }
+
+    /// Remove a callback that has not been scheduled yet; returns how many were removed
+    /// (0 or 1).
+    pub fn remove_done_callback(&self, id: CallbackId) -> usize {
+        self.remove_waiter(id.0)
+    }
+
+    fn next_id(&self) -> u64 {
+        let id = self.inner.next_waiter.get();
+        self.inner.next_waiter.set(id + 1);
+        id
+    }
+
+    fn remove_waiter(&self, id: u64) -> usize {
+        let mut st = self.inner.state.borrow_mut();
+        let before = st.waiters.len();
+        st.waiters.retain(|(i, _)| *i != id);
+        before - st.waiters.len()
+    }
+
+    /// Register `waker` under `slot` (allocating one on first use); returns the slot.
+    fn register_waker(&self, slot: Option<u64>, waker: &Waker) -> u64 {
+        let mut st = self.inner.state.borrow_mut();
+        if let Some(id) = slot {
+            for (i, w) in st.waiters.iter_mut() {
+                if *i == id {
+                    if let Waiter::Waker(old) = w {
+                        if !old.will_wake(waker) {
+                            old.clone_from(waker);
+                        }
+                    }
+                    return id;
+                }
+            }
+        }
+        drop(st);
+        let id = self.next_id();
+        self.inner
+            .state
+            .borrow_mut()
+            .waiters
+            .push((id, Waiter::Waker(waker.clone())));
+        id
+    }
+
+    /// A type-erased reference, for contexts and task bookkeeping.
+    pub fn as_ref(&self) -> FutureRef {
+        FutureRef(self.inner.clone())
+    }
+
+    /// Whether two handles refer to the same future.
+    pub fn ptr_eq(&self, other: &Future<T>) -> bool {
+        Rc::ptr_eq(&self.inner, &other.inner)
+    }
+}
+
+impl<T> fmt::Debug for Future<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let st = self.inner.state.borrow();
+        let state = match &st.outcome {
+            None => "pending",
+            Some(Ok(_)) => "finished",
+            Some(Err(e)) if e.is_cancelled() => "cancelled",
+            Some(Err(_)) if st.taken => "finished",
+            Some(Err(_)) => "failed",
+        };
+        f.debug_struct("Future").field("state", &state).finish()
+    }
+}
+
+/// The type-erased operations on any future.
+pub(crate) trait AnyFuture {
+    fn done(&self) -> bool;
+    fn cancelled(&self) -> bool;
+    fn cancel(self: Rc<Self>, message: Option<Cow<'static, str>>) -> bool;
+}
+
+impl<T: 'static> AnyFuture for Inner<T> {
+    fn done(&self) -> bool {
+        self.state.borrow().outcome.is_some()
+    }
+    fn cancelled(&self) -> bool {
+        matches!(&self.state.borrow().outcome, Some(Err(e)) if e.is_cancelled())
+    }
+    fn cancel(self: Rc<Self>, message: Option<Cow<'static, str>>) -> bool {
+        Future { inner: self }.cancel_with_message(message)
+    }
+}
+
+/// A type-erased handle to any [`Future`], for exception contexts and for cancelling what
+/// a task awaits.
+#[derive(Clone)]
+pub struct FutureRef(Rc<dyn AnyFuture>);
+
+impl FutureRef {
+    /// Whether the future is done.
+    pub fn done(&self) -> bool {
+        self.0.done()
+    }
+
+    /// Whether the future was cancelled.
+    pub fn cancelled(&self) -> bool {
+        self.0.cancelled()
+    }
+
+    /// Cancel the future (see [`Future::cancel`]).
+    pub fn cancel(&self) -> bool {
+        self.0.clone().cancel(None)
+    }
+
+    pub(crate) fn cancel_with_message(&self, message: Option<Cow<'static, str>>) -> bool {
+        self.0.clone().cancel(message)
+    }
+
+    /// Whether two references point to the same future.
+    pub fn ptr_eq(&self, other: &FutureRef) -> bool {
+        Rc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl fmt::Debug for FutureRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = if self.cancelled() {
+            "cancelled"
+        } else if self.done() {
+            "done"
+        } else {
+            "pending"
+        };
+        f.debug_struct("FutureRef").field("state", &state).finish()
+    }
+}
+
+/// The future returned by `.await` on a [`Future`]: waits for it and returns a clone of
+/// its result. Dropping it unregisters the waiter.
+#[must_use = "futures do nothing unless awaited"]
+pub struct Wait<T: 'static> {
+    fut: Future<T>,
+    slot: Option<u64>,
+}
+
+impl<T: Clone + 'static> core::future::Future for Wait<T> {
+    type Output = Result<T>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<T>> {
+        let this = self.get_mut();
+        if this.fut.done() {
+            this.slot = None;
+            return Poll::Ready(this.fut.result());
+        }
+        this.slot = Some(this.fut.register_waker(this.slot, cx.waker()));
+        this.fut.inner.lp.note_awaiting(this.fut.as_ref());
+        Poll::Pending
+    }
+}
+
+impl<T: 'static> Drop for Wait<T> {
+    fn drop(&mut self) {
+        if let Some(id) = self.slot.take() {
+            self.fut.remove_waiter(id);
+        }
+    }
+}
+
+impl<T: 'static> fmt::Debug for Wait<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Wait").field("future", &self.fut).finish()
+    }
+}
+
+impl<T: Clone + 'static> IntoFuture for Future<T> {
+    type Output = Result<T>;
+    type IntoFuture = Wait<T>;
+
+    fn into_future(self) -> Wait<T> {
+        Wait {
+            fut: self,
+            slot: None,
+        }
+    }
+}
+
+impl<T: Clone + 'static> IntoFuture for &Future<T> {
+    type Output = Result<T>;
+    type IntoFuture = Wait<T>;
+
+    fn into_future(self) -> Wait<T> {
+        Wait {
+            fut: self.clone(),
+            slot: None,
+        }
+    }
+}

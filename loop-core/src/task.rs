@@ -1,0 +1,358 @@
+//! Tasks: any `'static` Rust future (`!Send` ones included) driven by the loop, with an
+//! asyncio [`Future`] for its result.
+//!
+//! A task is stepped from the ready queue. Its waker only holds the task's header (see
+//! `wake.rs`), so waking from another thread is safe; the future itself never leaves the
+//! loop's thread.
+//!
+//! Cancelling a task marks it and cancels the loop future it is awaiting, if any (as
+//! asyncio does); at its next step the task's future is dropped (its destructors run)
+//! and the task completes as cancelled. Unlike a Python coroutine, a Rust future cannot
+//! catch the cancellation and go on.
+
+use alloc::borrow::Cow;
+use alloc::boxed::Box;
+use alloc::format;
+use alloc::rc::{Rc, Weak};
+use alloc::string::String;
+use alloc::sync::Arc;
+use core::cell::{Cell, RefCell};
+use core::fmt;
+use core::future::IntoFuture;
+use core::ops::Deref;
+use core::pin::Pin;
+use core::sync::atomic::Ordering;
+use core::task::{Context, Poll, Waker};
+
+use crate::error::Error;
+use crate::event_loop::EventLoop;
+use crate::exception::ExceptionContext;
+use crate::future::{Future, FutureRef, Wait};
+use crate::wake::TaskHeader;
+
+/// A type-erased task body, as a [task factory](EventLoop::set_task_factory) sees it.
+pub type TaskBody = Pin<Box<dyn core::future::Future<Output = ()>>>;
+
+/// A task factory: receives every new task's body and returns the body to run (for
+/// instrumentation, accounting, …).
+pub type TaskFactory = Rc<dyn Fn(&EventLoop, TaskBody) -> TaskBody>;
+
+/// The loop's type-erased view of a task.
+pub(crate) trait TaskControl {
+    /// Run one step: poll the future, or finish a pending cancellation.
+    fn step(self: Rc<Self>);
+    fn cancel(&self, message: Option<Cow<'static, str>>) -> bool;
+    fn done(&self) -> bool;
+    fn id(&self) -> u64;
+    fn name(&self) -> String;
+    fn set_name(&self, name: String);
+    /// Remember the loop future this task awaits, to cancel it with the task.
+    fn set_fut_waiter(&self, fut: FutureRef);
+    fn header(&self) -> &Arc<TaskHeader>;
+    /// Drop the future without completing the task (loop close).
+    fn discard(&self);
+    fn result_ref(&self) -> FutureRef;
+}
+
+struct TaskCell<T: 'static, B> {
+    lp: EventLoop,
+    header: Arc<TaskHeader>,
+    waker: Waker,
+    body: RefCell<Option<B>>,
+    result: Future<T>,
+    /// `Some(message)` once cancellation was requested.
+    must_cancel: RefCell<Option<Option<Cow<'static, str>>>>,
+    fut_waiter: RefCell<Option<FutureRef>>,
+    id: u64,
+    name: RefCell<Option<String>>,
+    polling: Cell<bool>,
+}
+
+impl<T: 'static, B: core::future::Future<Output = ()> + 'static> TaskCell<T, B> {
+    fn finish(&self) {
+        self.header.done.store(true, Ordering::Release);
+        self.lp.forget_task(self.header.key);
+    }
+
+    fn report_panic(self: &Rc<Self>, error: Error) {
+        let ctx = ExceptionContext::new(format!("panic in task {}", self.name()))
+            .with_error(error)
+            .with_task(TaskRef(self.clone()));
+        self.lp.call_exception_handler(&ctx);
+    }
+}
+
+impl<T: 'static, B: core::future::Future<Output = ()> + 'static> TaskControl for TaskCell<T, B> {
+    fn step(self: Rc<Self>) {
+        self.header.scheduled.store(false, Ordering::Release);
+        if self.result.done() {
+            return;
+        }
+        if let Some(message) = self.must_cancel.borrow_mut().take() {
+            self.body.borrow_mut().take();
+            self.result.cancel_direct(message);
+            self.finish();
+            return;
+        }
+        self.fut_waiter.borrow_mut().take();
+        let mut cx = Context::from_waker(&self.waker);
+        let prev = self.lp.enter_task(self.clone());
+        self.polling.set(true);
+        let outcome = {
+            let mut body = self.body.borrow_mut();
+            let Some(b) = body.as_mut() else {
+                self.polling.set(false);
+                self.lp.leave_task(prev);
+                return;
+            };
+            // SAFETY: the body lives inside this `Rc`'d cell and is never moved out of
+            // it: it is only polled here through this reference and dropped in place
+            // (`take()` on the `Option` drops it where it is).
+            let pinned = unsafe { Pin::new_unchecked(b) };
+            crate::panic::catch(|| pinned.poll(&mut cx))
+        };
+        self.polling.set(false);
+        self.lp.leave_task(prev);
+        match outcome {
+            Ok(Poll::Pending) => {}
+            Ok(Poll::Ready(())) => {
+                self.body.borrow_mut().take();
+                // A body from a task factory may return without running the task's
+                // future to completion: the task then completes as cancelled.
+                if !self.result.done() {
+                    let message = self.must_cancel.borrow_mut().take().flatten();
+                    self.result.cancel_direct(message);
+                }
+                self.finish();
+            }
+            Err(error) => {
+                self.body.borrow_mut().take();
+                if !self.result.done() {
+                    self.result.complete(Err(error.clone()));
+                }
+                self.report_panic(error);
+                self.finish();
+            }
+        }
+    }
+
+    fn cancel(&self, message: Option<Cow<'static, str>>) -> bool {
+        if self.result.done() {
+            return false;
+        }
+        {
+            let mut mc = self.must_cancel.borrow_mut();
+            if mc.is_none() {
+                *mc = Some(message.clone());
+            }
+        }
+        let waiter = self.fut_waiter.borrow_mut().take();
+        if let Some(w) = waiter {
+            w.cancel_with_message(message);
+        }
+        self.header.schedule();
+        true
+    }
+
+    fn done(&self) -> bool {
+        self.result.done()
+    }
+
+    fn id(&self) -> u64 {
+        self.id
+    }
+
+    fn name(&self) -> String {
+        match &*self.name.borrow() {
+            Some(n) => n.clone(),
+            None => format!("Task-{}", self.id),
+        }
+    }
+
+    fn set_name(&self, name: String) {
+        *self.name.borrow_mut() = Some(name);
+    }
+
+    fn set_fut_waiter(&self, fut: FutureRef) {
+        *self.fut_waiter.borrow_mut() = Some(fut);
+    }
+
+    fn header(&self) -> &Arc<TaskHeader> {
+        &self.header
+    }
+
+    fn discard(&self) {
+        self.header.done.store(true, Ordering::Release);
+        if !self.polling.get() {
+            drop(self.body.borrow_mut().take());
+        }
+        self.fut_waiter.borrow_mut().take();
+    }
+
+    fn result_ref(&self) -> FutureRef {
+        self.result.as_ref()
+    }
+}
+
+/// Create the task cell for `body`, register it with the loop and schedule its first
+/// step.
+pub(crate) fn spawn<T: 'static, B>(lp: &EventLoop, result: Future<T>, body: B) -> TaskRef
+where
+    B: core::future::Future<Output = ()> + 'static,
+{
+    let header = lp.new_task_header();
+    let cell = Rc::new(TaskCell {
+        lp: lp.clone(),
+        waker: Waker::from(header.clone()),
+        header,
+        body: RefCell::new(Some(body)),
+        result: result.clone(),
+        must_cancel: RefCell::new(None),
+        fut_waiter: RefCell::new(None),
+        id: lp.next_task_id(),
+        name: RefCell::new(None),
+        polling: Cell::new(false),
+    });
+    let weak: Weak<dyn TaskControl> = Rc::downgrade(&cell) as Weak<dyn TaskControl>;
+    result.attach_task(weak);
+    let rc: Rc<dyn TaskControl> = cell;
+    lp.adopt_task(rc.clone());
+    TaskRef(rc)
+}
+
+/// A type-erased reference to a task: what [`EventLoop::all_tasks`] and
+/// [`EventLoop::current_task`] return.
+#[derive(Clone)]
+pub struct TaskRef(pub(crate) Rc<dyn TaskControl>);
+
+impl TaskRef {
+    /// The task's unique (per loop) id.
+    pub fn id(&self) -> u64 {
+        self.0.id()
+    }
+
+    /// The task's name (`Task-<id>` unless set).
+    pub fn name(&self) -> String {
+        self.0.name()
+    }
+
+    /// Rename the task.
+    pub fn set_name(&self, name: impl Into<String>) {
+        self.0.set_name(name.into());
+    }
+
+    /// Whether the task is done.
+    pub fn done(&self) -> bool {
+        self.0.done()
+    }
+
+    /// Request cancellation (see [`Task::cancel`]).
+    pub fn cancel(&self) -> bool {
+        self.0.cancel(None)
+    }
+
+    /// The task's result future, type-erased.
+    pub fn future(&self) -> FutureRef {
+        self.0.result_ref()
+    }
+
+    /// Whether two references name the same task.
+    pub fn ptr_eq(&self, other: &TaskRef) -> bool {
+        Rc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl fmt::Debug for TaskRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Task")
+            .field("name", &self.name())
+            .field("done", &self.done())
+            .finish()
+    }
+}
+
+/// A task: a Rust future scheduled on the loop, with its result in an asyncio
+/// [`Future`] (reached through `Deref`: `done`, `result`, `add_done_callback`, …).
+///
+/// Awaiting a `Task<T>` (for `T: Clone`) waits for its result; use
+/// [`Future::take_result`] after completion for other `T`.
+pub struct Task<T: 'static> {
+    future: Future<T>,
+    task: TaskRef,
+}
+
+impl<T: 'static> Clone for Task<T> {
+    fn clone(&self) -> Self {
+        Task {
+            future: self.future.clone(),
+            task: self.task.clone(),
+        }
+    }
+}
+
+impl<T: 'static> Task<T> {
+    pub(crate) fn new(future: Future<T>, task: TaskRef) -> Self {
+        Task { future, task }
+    }
+
+    /// Request cancellation: returns `false` if the task is already done. The loop
+    /// future the task awaits (if any) is cancelled too; at the task's next step its
+    /// Rust future is dropped and the task completes as cancelled.
+    pub fn cancel(&self) -> bool {
+        self.task.0.cancel(None)
+    }
+
+    /// [`cancel`](Self::cancel) with a message carried by the cancellation error.
+    pub fn cancel_with_message(&self, message: impl Into<Cow<'static, str>>) -> bool {
+        self.task.0.cancel(Some(message.into()))
+    }
+
+    /// The task's result future.
+    pub fn future(&self) -> &Future<T> {
+        &self.future
+    }
+
+    /// The type-erased task.
+    pub fn task_ref(&self) -> &TaskRef {
+        &self.task
+    }
+
+    /// The task's name.
+    pub fn name(&self) -> String {
+        self.task.name()
+    }
+
+    /// Rename the task.
+    pub fn set_name(&self, name: impl Into<String>) {
+        self.task.set_name(name);
+    }
+}
+
+impl<T: 'static> Deref for Task<T> {
+    type Target = Future<T>;
+    fn deref(&self) -> &Future<T> {
+        &self.future
+    }
+}
+
+impl<T: 'static> fmt::Debug for Task<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.task.fmt(f)
+    }
+}
+
+impl<T: Clone + 'static> IntoFuture for Task<T> {
+    type Output = crate::error::Result<T>;
+    type IntoFuture = Wait<T>;
+    fn into_future(self) -> Wait<T> {
+        self.future.into_future()
+    }
+}
+
+impl<T: Clone + 'static> IntoFuture for &Task<T> {
+    type Output = crate::error::Result<T>;
+    type IntoFuture = Wait<T>;
+    fn into_future(self) -> Wait<T> {
+        self.future.clone().into_future()
+    }
+}

@@ -1,0 +1,1 @@
+//! Cross-backend conformance scenarios for Tulip. The suite lands with the conformance issue.
