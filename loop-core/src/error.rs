@@ -3,8 +3,6 @@
 //! every `await`.
 
 use alloc::borrow::Cow;
-use alloc::boxed::Box;
-use alloc::string::String;
 use alloc::sync::Arc;
 use core::fmt;
 
@@ -162,10 +160,10 @@ impl Error {
     }
 
     #[cfg(feature = "std")]
-    pub(crate) fn panicked(payload: Box<dyn core::any::Any + Send>) -> Self {
+    pub(crate) fn panicked(payload: alloc::boxed::Box<dyn core::any::Any + Send>) -> Self {
         let message: Cow<'static, str> = if let Some(s) = payload.downcast_ref::<&'static str>() {
             Cow::Borrowed(*s)
-        } else if let Some(s) = payload.downcast_ref::<String>() {
+        } else if let Some(s) = payload.downcast_ref::<alloc::string::String>() {
             Cow::Owned(s.clone())
         } else {
             Cow::Borrowed("panic with a non-string payload")

@@ -266,7 +266,10 @@ impl EventLoop {
     pub fn run_forever(&self) -> Result<()> {
         self.check_closed()?;
         if self.inner.running.get() {
-            return Err(Error::new(ErrorKind::Runtime, "this event loop is already running"));
+            return Err(Error::new(
+                ErrorKind::Runtime,
+                "this event loop is already running",
+            ));
         }
         self.inner.running.set(true);
         let result = loop {
@@ -282,7 +285,9 @@ impl EventLoop {
         result
     }
 
-    /// Run `fut` as a task until it completes and return its output.
+    /// Run `fut` as a task until it completes and return its output. Anything that
+    /// implements `IntoFuture` works, a [`Future`] or a [`Task`] included (their output
+    /// is their own `Result`).
     ///
     /// # Errors
     ///
@@ -290,13 +295,18 @@ impl EventLoop {
     /// is closed, already running, or stopped before the task completed; a host failure.
     pub fn run_until_complete<F>(&self, fut: F) -> Result<F::Output>
     where
-        F: core::future::Future + 'static,
+        F: core::future::IntoFuture,
+        F::IntoFuture: 'static,
+        F::Output: 'static,
     {
         self.check_closed()?;
         if self.inner.running.get() {
-            return Err(Error::new(ErrorKind::Runtime, "this event loop is already running"));
+            return Err(Error::new(
+                ErrorKind::Runtime,
+                "this event loop is already running",
+            ));
         }
-        let task = self.create_task(fut);
+        let task = self.create_task(fut.into_future());
         let lp = self.clone();
         let id = task.add_done_callback(move |_| lp.stop());
         let run = self.run_forever();
@@ -319,7 +329,10 @@ impl EventLoop {
     /// [`ErrorKind::Runtime`] if the loop is running.
     pub fn close(&self) -> Result<()> {
         if self.inner.running.get() {
-            return Err(Error::new(ErrorKind::Runtime, "cannot close a running event loop"));
+            return Err(Error::new(
+                ErrorKind::Runtime,
+                "cannot close a running event loop",
+            ));
         }
         if self.inner.closed.replace(true) {
             return Ok(());
@@ -352,10 +365,9 @@ impl EventLoop {
 
         let mut timeout = if !inner.ready.borrow().is_empty() || inner.stopping.get() {
             Some(Duration::ZERO)
-        } else if let Some(when) = inner.timers.borrow().next_deadline() {
-            Some(when.saturating_duration_since(self.time()))
         } else {
-            None
+            let next = inner.timers.borrow().next_deadline();
+            next.map(|when| when.saturating_duration_since(self.time()))
         };
 
         let mut events = core::mem::take(&mut *inner.events.borrow_mut());
@@ -653,9 +665,11 @@ impl EventLoop {
             }
         };
         match removed {
-            Some(e) if !e.interest().is_none() => {
-                self.inner.host.borrow_mut().set_interest(token, Interest::NONE)
-            }
+            Some(e) if !e.interest().is_none() => self
+                .inner
+                .host
+                .borrow_mut()
+                .set_interest(token, Interest::NONE),
             _ => Ok(()),
         }
     }
@@ -774,8 +788,8 @@ impl EventLoop {
             None => self.default_exception_handler(ctx),
             Some(h) => {
                 if let Err(e) = crate::panic::catch(|| h(self, ctx)) {
-                    let report = ExceptionContext::new("unhandled error in exception handler")
-                        .with_error(e);
+                    let report =
+                        ExceptionContext::new("unhandled error in exception handler").with_error(e);
                     self.default_exception_handler(&report);
                     self.default_exception_handler(ctx);
                 }

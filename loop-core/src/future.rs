@@ -140,7 +140,10 @@ impl<T: 'static> Future<T> {
             ));
         }
         if self.done() {
-            return Err(Error::new(ErrorKind::InvalidState, "future is already done"));
+            return Err(Error::new(
+                ErrorKind::InvalidState,
+                "future is already done",
+            ));
         }
         Ok(())
     }
@@ -235,18 +238,14 @@ impl<T: 'static> Future<T> {
         match &st.outcome {
             None => Err(Error::new(ErrorKind::InvalidState, "result is not set")),
             Some(Err(e)) => Err(e.clone()),
-            Some(Ok(_)) if st.taken => {
-                Err(Error::new(ErrorKind::InvalidState, "result was taken"))
-            }
+            Some(Ok(_)) if st.taken => Err(Error::new(ErrorKind::InvalidState, "result was taken")),
             Some(Ok(_)) => {
                 st.taken = true;
                 match st.outcome.take() {
                     Some(Ok(v)) => {
                         // Keep the future done: park a marker error that `taken` hides.
-                        st.outcome = Some(Err(Error::new(
-                            ErrorKind::InvalidState,
-                            "result was taken",
-                        )));
+                        st.outcome =
+                            Some(Err(Error::new(ErrorKind::InvalidState, "result was taken")));
                         Ok(v)
                     }
                     _ => unreachable!("checked above"),
@@ -296,10 +295,10 @@ impl<T: 'static> Future<T> {
         if let Some(id) = slot {
             for (i, w) in st.waiters.iter_mut() {
                 if *i == id {
-                    if let Waiter::Waker(old) = w {
-                        if !old.will_wake(waker) {
-                            old.clone_from(waker);
-                        }
+                    if let Waiter::Waker(old) = w
+                        && !old.will_wake(waker)
+                    {
+                        old.clone_from(waker);
                     }
                     return id;
                 }

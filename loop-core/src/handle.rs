@@ -164,10 +164,11 @@ impl TimerHandle {
 
     /// Cancel the timer. Cancelling twice, or after it fired, does nothing.
     pub fn cancel(&self) {
-        if self.handle.cancel_inner() && self.handle.in_heap() {
-            if let Some(lp) = self.lp.upgrade() {
-                lp.timer_cancelled();
-            }
+        if self.handle.cancel_inner()
+            && self.handle.in_heap()
+            && let Some(lp) = self.lp.upgrade()
+        {
+            lp.timer_cancelled();
         }
     }
 
