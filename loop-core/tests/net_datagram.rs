@@ -11,8 +11,8 @@ use loop_core::net::Net;
 use loop_core::sim::{FaultPlan, NetConfig, NetEventKind, SimSource};
 use loop_core::transport::{DatagramEndpoint, RawDatagram};
 use loop_core::{
-    BaseTransport, DatagramProtocol, DatagramTransport, Error, ErrorKind, EventLoop, ExtraInfo, Interest,
-    Token,
+    BaseTransport, DatagramProtocol, DatagramTransport, Error, ErrorKind, EventLoop, ExtraInfo,
+    Interest, Token,
 };
 use util::{World, addr, world, world_with};
 
@@ -145,12 +145,16 @@ fn connected_endpoint_filters_other_senders() {
     let (srv, psrv) = endpoint(&w, Some("127.0.0.1:4004"), None, |_| {}).unwrap();
     let (_c, pc) = endpoint(&w, Some("127.0.0.1:4005"), Some("127.0.0.1:4004"), |_| {}).unwrap();
     let (stranger, _) = endpoint(&w, Some("127.0.0.1:4006"), None, |_| {}).unwrap();
-    srv.sendto(b"from peer", Some(addr("127.0.0.1:4005"))).unwrap();
+    srv.sendto(b"from peer", Some(addr("127.0.0.1:4005")))
+        .unwrap();
     stranger
         .sendto(b"from stranger", Some(addr("127.0.0.1:4005")))
         .unwrap();
     w.settle();
-    assert_eq!(pc.borrow().got, vec![(b"from peer".to_vec(), addr("127.0.0.1:4004"))]);
+    assert_eq!(
+        pc.borrow().got,
+        vec![(b"from peer".to_vec(), addr("127.0.0.1:4004"))]
+    );
     assert!(psrv.borrow().errors.is_empty());
 }
 
@@ -167,14 +171,19 @@ fn unreachable_peer_reports_error_received_on_connected_endpoints_only() {
     let (u, pu) = endpoint(&w, Some("127.0.0.1:4007"), None, |_| {}).unwrap();
     u.sendto(b"anyone?", Some(addr("127.0.0.1:4999"))).unwrap();
     w.settle();
-    assert!(pu.borrow().errors.is_empty(), "unconnected: silently dropped");
+    assert!(
+        pu.borrow().errors.is_empty(),
+        "unconnected: silently dropped"
+    );
 }
 
 #[test]
 fn error_received_from_sendto_inside_datagram_received_waits_for_it_to_return() {
     let w = world(5);
-    let (srv, psrv) = endpoint(&w, Some("127.0.0.1:4008"), None, |d| d.reply_oversized = true)
-        .unwrap();
+    let (srv, psrv) = endpoint(&w, Some("127.0.0.1:4008"), None, |d| {
+        d.reply_oversized = true
+    })
+    .unwrap();
     let (c, _) = endpoint(&w, None, Some("127.0.0.1:4008"), |_| {}).unwrap();
     c.sendto(b"trigger", None).unwrap();
     w.settle();
@@ -231,7 +240,10 @@ fn lost_datagrams_and_reordering_follow_the_seed() {
         .count();
     assert_eq!(got.len() + dropped, 100);
     assert!(dropped > 10 && dropped < 50, "about 30% lost: {dropped}");
-    assert!(got.windows(2).any(|w| w[0] > w[1]), "independent latencies reorder");
+    assert!(
+        got.windows(2).any(|w| w[0] > w[1]),
+        "independent latencies reorder"
+    );
 }
 
 // ----- the send queue, over a raw socket that blocks on demand -------------------
@@ -311,7 +323,11 @@ fn send_queue_flow_control_and_close_flushes_it() {
     assert_eq!(ep.get_write_buffer_limits(), (10, 20));
     let to = Some(addr("127.0.0.1:1"));
     ep.sendto(b"12345", to).unwrap();
-    assert_eq!(ep.get_write_buffer_size(), 5 + 8, "payload plus asyncio's header allowance");
+    assert_eq!(
+        ep.get_write_buffer_size(),
+        5 + 8,
+        "payload plus asyncio's header allowance"
+    );
     assert_eq!(proto.borrow().paused, 0);
     ep.sendto(b"12", to).unwrap();
     assert_eq!(ep.get_write_buffer_size(), 23);

@@ -42,7 +42,9 @@ impl Protocol for Echo {
 impl Echo {
     fn note(&self, s: String) {
         let at = self.lp.time().as_nanos();
-        self.trace.borrow_mut().push(format!("{at} conn{} {s}", self.id));
+        self.trace
+            .borrow_mut()
+            .push(format!("{at} conn{} {s}", self.id));
     }
 }
 
@@ -63,9 +65,11 @@ impl Protocol for Client {
     }
     fn connection_lost(&mut self, e: Option<Error>) {
         let at = self.lp.time().as_nanos();
-        self.trace
-            .borrow_mut()
-            .push(format!("{at} client{} lost {:?}", self.name, e.map(|e| e.kind())));
+        self.trace.borrow_mut().push(format!(
+            "{at} client{} lost {:?}",
+            self.name,
+            e.map(|e| e.kind())
+        ));
     }
 }
 
@@ -229,5 +233,8 @@ fn fault_plan_resets_are_reproducible() {
     let (log_b, wire_b, _) = run(9);
     assert_eq!(log_a, log_b);
     assert_eq!(wire_a, wire_b);
-    assert!(resets > 0, "with 5% per segment and ~130 segments, some reset");
+    assert!(
+        resets > 0,
+        "with 5% per segment and ~130 segments, some reset"
+    );
 }

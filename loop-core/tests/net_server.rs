@@ -187,7 +187,11 @@ fn close_clients_and_abort_clients() {
         let (server, accepted) = w.recording_server(a, "srv", &log, |_| {});
         let (_c, client) = w.connect(a, "c", &log, |_| {});
         w.settle();
-        accepted.borrow()[0].borrow().t().write(b"0123456789").unwrap();
+        accepted.borrow()[0]
+            .borrow()
+            .t()
+            .write(b"0123456789")
+            .unwrap();
         if abort {
             server.abort_clients();
         } else {
@@ -217,7 +221,12 @@ fn delayed_accept_with_latency_accepts_every_client() {
     }
     w.run_for(Duration::from_millis(200));
     assert_eq!(accepted.borrow().len(), 10);
-    assert!(accepted.borrow().iter().all(|r| r.borrow().received == b"early"));
+    assert!(
+        accepted
+            .borrow()
+            .iter()
+            .all(|r| r.borrow().received == b"early")
+    );
     assert_eq!(server.active_connections(), 10);
     assert!(w.lp.time().as_secs_f64() > 0.0);
 }
@@ -231,9 +240,13 @@ fn a_full_backlog_refuses_and_closing_resets_unaccepted_connections() {
     let a = addr("127.0.0.1:5008");
     let net = w.net.clone();
     let server = w.block_on(async move {
-        net.create_server(Recorder::default_quiet, a, ServerOptions::default().with_backlog(1))
-            .await
-            .unwrap()
+        net.create_server(
+            Recorder::default_quiet,
+            a,
+            ServerOptions::default().with_backlog(1),
+        )
+        .await
+        .unwrap()
     });
     let log = new_log();
     // Connected (SYN-ACK) but not accepted for an hour.
@@ -245,10 +258,17 @@ fn a_full_backlog_refuses_and_closing_resets_unaccepted_connections() {
             .map(|_| ())
             .unwrap_err()
     });
-    assert_eq!(e.kind(), ErrorKind::ConnectionRefused, "backlog of 1 is full");
+    assert_eq!(
+        e.kind(),
+        ErrorKind::ConnectionRefused,
+        "backlog of 1 is full"
+    );
     server.close();
     w.settle();
-    assert_eq!(waiting.borrow().lost_kind(), Some(ErrorKind::ConnectionReset));
+    assert_eq!(
+        waiting.borrow().lost_kind(),
+        Some(ErrorKind::ConnectionReset)
+    );
     assert_eq!(w.net.open_streams(), 0);
 }
 
@@ -267,7 +287,11 @@ fn start_serving_false_and_serve_forever() {
         .unwrap()
     });
     assert!(!server.is_serving());
-    assert_eq!(server.sockets(), vec![a], "bound and listening, not accepting");
+    assert_eq!(
+        server.sockets(),
+        vec![a],
+        "bound and listening, not accepting"
+    );
 
     let s = server.clone();
     let forever = w.lp.create_task(async move { s.serve_forever().await });
@@ -288,7 +312,10 @@ fn start_serving_false_and_serve_forever() {
     server.abort_clients();
     w.settle();
     assert!(forever.done());
-    assert_eq!(forever.take_result().unwrap().unwrap_err().kind(), ErrorKind::Cancelled);
+    assert_eq!(
+        forever.take_result().unwrap().unwrap_err().kind(),
+        ErrorKind::Cancelled
+    );
     let s = server.clone();
     let after = w.block_on(async move { s.serve_forever().await });
     assert_eq!(after.unwrap_err().kind(), ErrorKind::Runtime, "closed");
@@ -324,9 +351,8 @@ fn cancelled_connect_releases_the_socket() {
     let a = addr("127.0.0.1:5011");
     let (_server, accepted) = w.recording_server(a, "srv", &log, |_| {});
     let net = w.net.clone();
-    let connecting = w
-        .lp
-        .create_task(async move { net.create_connection(|| Quiet, a).await.map(|_| ()) });
+    let connecting =
+        w.lp.create_task(async move { net.create_connection(|| Quiet, a).await.map(|_| ()) });
     w.run_for(Duration::from_millis(500));
     connecting.cancel();
     w.run_for(Duration::from_secs(10));

@@ -130,7 +130,9 @@ fn pause_raised_inside_data_received_is_delivered_after_it() {
     let a = addr("127.0.0.1:6006");
     let log = new_log();
     let (_server, accepted) = w.recording_server(a, "srv", &log, |r| {
-        r.on_made = Some(Box::new(|t| t.set_write_buffer_limits(Some(0), None).unwrap()));
+        r.on_made = Some(Box::new(|t| {
+            t.set_write_buffer_limits(Some(0), None).unwrap()
+        }));
         r.on_data = Some(Box::new(|t, data| {
             t.write(data).unwrap();
             t.write(data).unwrap();
@@ -140,12 +142,15 @@ fn pause_raised_inside_data_received_is_delivered_after_it() {
     local.write(b"xy").unwrap();
     w.settle();
     let log = log.borrow();
-    let srv_events: Vec<&str> = log
+    let srv_events: Vec<&str> = log.iter().filter_map(|l| l.strip_prefix("srv: ")).collect();
+    let data_at = srv_events
         .iter()
-        .filter_map(|l| l.strip_prefix("srv: "))
-        .collect();
-    let data_at = srv_events.iter().position(|e| e.starts_with("data")).unwrap();
-    let pause_at = srv_events.iter().position(|e| e.starts_with("pause")).unwrap();
+        .position(|e| e.starts_with("data"))
+        .unwrap();
+    let pause_at = srv_events
+        .iter()
+        .position(|e| e.starts_with("pause"))
+        .unwrap();
     assert_eq!(pause_at, data_at + 1, "{srv_events:?}");
     let srv = accepted.borrow()[0].clone();
     assert_eq!((srv.borrow().paused, srv.borrow().resumed), (1, 1));
@@ -180,8 +185,7 @@ fn panicking_protocol_is_reported_and_the_transport_force_closed() {
     let reported = Rc::new(RefCell::new(Vec::new()));
     let r2 = reported.clone();
     let handler: ExceptionHandler = Rc::new(move |_, ctx| {
-        r2.borrow_mut()
-            .push(ctx.error.as_ref().map(Error::kind));
+        r2.borrow_mut().push(ctx.error.as_ref().map(Error::kind));
     });
     w.lp.set_exception_handler(Some(handler));
     let a = addr("127.0.0.1:6008");
@@ -305,7 +309,11 @@ fn transports_survive_their_protocols_dropping_them() {
     local.close();
     w.settle();
     client.borrow_mut().transport = None;
-    assert_eq!(Rc::strong_count(&client), 1, "the transport released its protocol");
+    assert_eq!(
+        Rc::strong_count(&client),
+        1,
+        "the transport released its protocol"
+    );
     drop(local);
     assert!(w.net.connection(sock, a).is_none());
     server.close();
@@ -325,7 +333,11 @@ fn write_after_loss_is_an_error_not_silence() {
     w.settle();
     // The peer's abort reads as EOF here; the default eof_received closes.
     assert!(local.is_closing());
-    for r in [local.write(b"x"), local.writelines(&[b"y"]), local.write_eof()] {
+    for r in [
+        local.write(b"x"),
+        local.writelines(&[b"y"]),
+        local.write_eof(),
+    ] {
         assert_eq!(r.unwrap_err().kind(), ErrorKind::Runtime);
     }
     let _: Rc<dyn Transport> = local;

@@ -214,7 +214,8 @@ pub enum NetEventKind {
     },
 }
 
-/// One entry of [`SimNet::trace`].
+/// One entry of [`SimNet::trace`]: a delivery to a socket that still exists (a FIN or
+/// data reaching a closed socket is not recorded; the reset it causes is).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NetEvent {
     /// When it happened (virtual time).
