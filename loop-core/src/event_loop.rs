@@ -360,7 +360,7 @@ impl EventLoop {
         Ok(())
     }
 
-    /// Run one iteration (see the [module docs](self)). Exposed for hosts and tests that
+    /// Run one iteration (asyncio's `_run_once`). Exposed for hosts and tests that
     /// drive the loop step by step.
     ///
     /// # Errors

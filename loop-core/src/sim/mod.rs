@@ -4,7 +4,7 @@
 //! straight to the next thing that can happen (the loop's next timer, or the next event
 //! scheduled on the host with [`SimHost::schedule`]), so a program that sleeps an hour of
 //! virtual time finishes in microseconds. Everything is single-threaded and ordered by
-//! `(time, sequence)`; together with the seeded [`SimHost::rng`], a seed reproduces a run
+//! `(time, sequence)`; together with the seeded [`SimHost::with_rng`], a seed reproduces a run
 //! exactly.
 //!
 //! Simulated devices (the in-memory network, [`SimNet`]) schedule their deliveries with
