@@ -377,6 +377,73 @@ fn stalled_when_waiting_for_data_that_never_comes() {
     assert_eq!(e.kind(), ErrorKind::Stalled);
 }
 
+#[test]
+fn a_panicking_factory_is_reported_and_the_connection_dropped() {
+    let w = world(15);
+    let reported = Rc::new(Cell::new(0));
+    let r = reported.clone();
+    w.lp.set_exception_handler(Some(Rc::new(move |_, _| r.set(r.get() + 1))));
+    let a = addr("127.0.0.1:5013");
+    let net = w.net.clone();
+    let calls = Rc::new(Cell::new(0));
+    let c = calls.clone();
+    let server = w.block_on(async move {
+        net.create_server(
+            move || {
+                c.set(c.get() + 1);
+                if c.get() == 1 {
+                    panic!("factory bug");
+                }
+                Quiet
+            },
+            a,
+            ServerOptions::default(),
+        )
+        .await
+        .unwrap()
+    });
+    let log = new_log();
+    let (_t1, first) = w.connect(a, "first", &log, |_| {});
+    let (_t2, second) = w.connect(a, "second", &log, |_| {});
+    w.settle();
+    assert_eq!(reported.get(), 1);
+    assert_eq!(first.borrow().eof, 1, "the first connection was closed");
+    assert!(second.borrow().lost.is_empty(), "the server goes on");
+    assert_eq!(server.active_connections(), 1);
+}
+
+#[test]
+fn closing_the_loop_with_live_connections_is_clean() {
+    let w = world(16);
+    let a = addr("127.0.0.1:5014");
+    let log = new_log();
+    let (_server, _) = w.recording_server(a, "srv", &log, |_| {});
+    let (t, _) = w.connect(a, "c", &log, |_| {});
+    t.write(b"in flight").unwrap();
+    w.lp.close().unwrap();
+    assert!(w.lp.is_closed());
+    // Transports still answer, with errors where the loop is needed.
+    t.close();
+    assert!(t.is_closing());
+}
+
+#[test]
+fn listening_on_a_port_a_client_uses_fails() {
+    let w = world(17);
+    let a = addr("127.0.0.1:5015");
+    let log = new_log();
+    let (_server, _) = w.recording_server(a, "srv", &log, |_| {});
+    let (t, _) = w.connect(a, "c", &log, |_| {});
+    let taken = util::extra_addr(&t, "sockname");
+    let net = w.net.clone();
+    let e = w.block_on(async move {
+        net.create_server(|| Quiet, taken, ServerOptions::default())
+            .await
+            .unwrap_err()
+    });
+    assert_eq!(e.kind(), ErrorKind::AddrInUse);
+}
+
 trait DefaultQuiet {
     fn default_quiet() -> Quiet;
 }

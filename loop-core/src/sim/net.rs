@@ -1418,6 +1418,7 @@ impl Net for SimNet {
             };
             let addr = SocketAddr::new(addr.ip(), port);
             let clash = st.listen_addrs.contains_key(&addr)
+                || st.client_ports.contains_key(&(addr.ip(), port))
                 || (addr.ip().is_unspecified() && st.listen_addrs.keys().any(|a| a.port() == port))
                 || st
                     .listen_addrs
