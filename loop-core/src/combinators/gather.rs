@@ -160,6 +160,10 @@ where
 ///
 /// Each child costs one done-callback; gathering `n` children is O(n).
 ///
+/// Awaiting the returned future clones the results (`T: Clone`, as for any loop
+/// future); for other results, wait for it (with [`wait`](crate::wait)) and move them
+/// out with [`take_result`](Future::take_result).
+///
 /// # Errors
 ///
 /// The outer future fails with [`ErrorKind::InvalidInput`](crate::ErrorKind::InvalidInput)

@@ -3,6 +3,7 @@
 //! timing runs on the simulation host's virtual clock.
 
 mod as_completed;
+mod close;
 mod gather;
 mod shield;
 mod sleep;
