@@ -32,6 +32,7 @@ extern crate alloc;
 #[cfg(feature = "std")]
 extern crate std;
 
+mod combinators;
 pub mod error;
 mod event_loop;
 mod exception;
@@ -47,6 +48,10 @@ mod timers;
 pub mod transport;
 mod wake;
 
+pub use combinators::{
+    AsCompleted, Awaitable, ReturnWhen, Sleep, WaitFor, WaitFuture, as_completed, gather,
+    gather_settled, shield, wait, wait_for,
+};
 pub use error::{Error, ErrorKind, Result};
 pub use event_loop::{EventLoop, Remote, RemoteHandle};
 pub use exception::{ExceptionContext, ExceptionHandler};
