@@ -146,7 +146,9 @@ impl Selector {
         owner: Owner,
     ) -> io::Result<()> {
         let mut table = self.table.borrow_mut();
-        if table.by_fd.contains_key(&fd) {
+        if let Some(&other) = table.by_fd.get(&fd)
+            && table.get_mut(other).is_some_and(|r| r.fd == fd)
+        {
             return Err(io::Error::new(
                 io::ErrorKind::AlreadyExists,
                 format!("file descriptor {fd} is already registered with the loop"),
@@ -154,6 +156,20 @@ impl Selector {
         }
         if table.records.len() <= token.0 {
             table.records.resize(token.0 + 1, None);
+        }
+        // A record left under this token (its owner freed the token through the loop
+        // alone) is stale: forget its descriptor too.
+        if let Some(stale) = table.records[token.0].take() {
+            if table.by_fd.get(&stale.fd) == Some(&token) {
+                table.by_fd.remove(&stale.fd);
+            }
+            if stale.registered {
+                let _ = self
+                    .poll
+                    .borrow()
+                    .registry()
+                    .deregister(&mut SourceFd(&stale.fd));
+            }
         }
         table.records[token.0] = Some(Record {
             fd,
@@ -172,7 +188,7 @@ impl Selector {
         let table = self.table.borrow();
         let token = *table.by_fd.get(&fd)?;
         let rec = table.records.get(token.0)?.as_ref()?;
-        Some((token, rec.owner))
+        (rec.fd == fd).then_some((token, rec.owner))
     }
 
     /// The interest the loop last set for `token` (`NONE` if unknown).

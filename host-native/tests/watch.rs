@@ -341,3 +341,26 @@ fn edge_registrations_report_once_until_rearmed() {
     assert_eq!(&*got.borrow(), b"abcd");
     lp.deregister_fd(token).unwrap();
 }
+
+/// A token freed through the loop alone (`deregister_io` instead of `deregister_fd`) and
+/// handed out again never mixes up the old and the new descriptor.
+#[test]
+fn a_reused_token_does_not_confuse_descriptors() {
+    let _w = watchdog(LIMIT);
+    let lp = NativeLoop::new().unwrap();
+    let (a, _a_peer) = pair();
+    let (b, mut b_peer) = pair();
+    let old = lp.register_fd(a.as_fd(), Trigger::Edge).unwrap();
+    lp.event_loop().deregister_io(old).unwrap();
+    let lp2 = lp.clone();
+    lp.add_reader(b.as_raw_fd(), move || lp2.stop()).unwrap();
+    // `a` is free again: watching it works and does not disturb `b`.
+    lp.add_reader(a.as_raw_fd(), || panic!("a never becomes readable"))
+        .unwrap();
+    b_peer.write_all(b"z").unwrap();
+    let failed = fail_safe(&lp, Duration::from_secs(10));
+    lp.run_forever().unwrap();
+    assert!(!failed.get());
+    assert!(lp.remove_reader(a.as_raw_fd()).unwrap());
+    assert!(lp.remove_reader(b.as_raw_fd()).unwrap());
+}
