@@ -69,6 +69,13 @@ struct TaskCell<T: 'static, B> {
 }
 
 impl<T: 'static, B: core::future::Future<Output = ()> + 'static> TaskCell<T, B> {
+    /// Drop the body where it lies. It was pinned by `step`, so it must not be moved
+    /// before its destructor runs: `Option::take` would move a self-referential async
+    /// block out of the cell and drop it elsewhere, leaving its inner borrows dangling.
+    fn drop_body(&self) {
+        *self.body.borrow_mut() = None;
+    }
+
     fn finish(&self) {
         self.header.done.store(true, Ordering::Release);
         self.lp.forget_task(self.header.key);
@@ -89,7 +96,7 @@ impl<T: 'static, B: core::future::Future<Output = ()> + 'static> TaskControl for
             return;
         }
         if let Some(message) = self.must_cancel.borrow_mut().take() {
-            self.body.borrow_mut().take();
+            self.drop_body();
             self.result.cancel_direct(message);
             self.finish();
             return;
@@ -107,7 +114,7 @@ impl<T: 'static, B: core::future::Future<Output = ()> + 'static> TaskControl for
             };
             // SAFETY: the body lives inside this `Rc`'d cell and is never moved out of
             // it: it is only polled here through this reference and dropped in place
-            // (`take()` on the `Option` drops it where it is).
+            // (`drop_body` assigns `None`, which runs the destructor where it is).
             let pinned = unsafe { Pin::new_unchecked(b) };
             crate::panic::catch(|| pinned.poll(&mut cx))
         };
@@ -116,7 +123,7 @@ impl<T: 'static, B: core::future::Future<Output = ()> + 'static> TaskControl for
         match outcome {
             Ok(Poll::Pending) => {}
             Ok(Poll::Ready(())) => {
-                self.body.borrow_mut().take();
+                self.drop_body();
                 // A body from a task factory may return without running the task's
                 // future to completion: the task then completes as cancelled.
                 if !self.result.done() {
@@ -126,7 +133,7 @@ impl<T: 'static, B: core::future::Future<Output = ()> + 'static> TaskControl for
                 self.finish();
             }
             Err(error) => {
-                self.body.borrow_mut().take();
+                self.drop_body();
                 if !self.result.done() {
                     self.result.complete(Err(error.clone()));
                 }
@@ -184,7 +191,7 @@ impl<T: 'static, B: core::future::Future<Output = ()> + 'static> TaskControl for
     fn discard(&self) {
         self.header.done.store(true, Ordering::Release);
         if !self.polling.get() {
-            drop(self.body.borrow_mut().take());
+            self.drop_body();
         }
         self.fut_waiter.borrow_mut().take();
     }
