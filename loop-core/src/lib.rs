@@ -40,6 +40,7 @@ mod handle;
 pub mod host;
 mod panic;
 pub mod sim;
+pub mod sync;
 mod task;
 pub mod time;
 mod timers;
@@ -51,5 +52,9 @@ pub use exception::{ExceptionContext, ExceptionHandler};
 pub use future::{CallbackId, Future, FutureRef, Wait};
 pub use handle::{Handle, TimerHandle};
 pub use host::{Event, Events, Host, Interest, Notify, Token};
+pub use sync::{
+    BoundedSemaphore, Condition, LifoQueue, Lock, LockGuard, PriorityQueue, Queue, QueueEmpty,
+    QueueFull, Semaphore, SemaphorePermit,
+};
 pub use task::{Task, TaskBody, TaskFactory, TaskRef};
 pub use time::Instant;
