@@ -89,7 +89,7 @@ impl<T: 'static, B: core::future::Future<Output = ()> + 'static> TaskControl for
             return;
         }
         if let Some(message) = self.must_cancel.borrow_mut().take() {
-            self.body.borrow_mut().take();
+            *self.body.borrow_mut() = None;
             self.result.cancel_direct(message);
             self.finish();
             return;
@@ -107,7 +107,8 @@ impl<T: 'static, B: core::future::Future<Output = ()> + 'static> TaskControl for
             };
             // SAFETY: the body lives inside this `Rc`'d cell and is never moved out of
             // it: it is only polled here through this reference and dropped in place
-            // (`take()` on the `Option` drops it where it is).
+            // (`*body = None` drops it where it is; `take()` would move it first, which
+            // breaks futures that borrow from themselves).
             let pinned = unsafe { Pin::new_unchecked(b) };
             crate::panic::catch(|| pinned.poll(&mut cx))
         };
@@ -116,7 +117,7 @@ impl<T: 'static, B: core::future::Future<Output = ()> + 'static> TaskControl for
         match outcome {
             Ok(Poll::Pending) => {}
             Ok(Poll::Ready(())) => {
-                self.body.borrow_mut().take();
+                *self.body.borrow_mut() = None;
                 // A body from a task factory may return without running the task's
                 // future to completion: the task then completes as cancelled.
                 if !self.result.done() {
@@ -126,7 +127,7 @@ impl<T: 'static, B: core::future::Future<Output = ()> + 'static> TaskControl for
                 self.finish();
             }
             Err(error) => {
-                self.body.borrow_mut().take();
+                *self.body.borrow_mut() = None;
                 if !self.result.done() {
                     self.result.complete(Err(error.clone()));
                 }
@@ -184,7 +185,7 @@ impl<T: 'static, B: core::future::Future<Output = ()> + 'static> TaskControl for
     fn discard(&self) {
         self.header.done.store(true, Ordering::Release);
         if !self.polling.get() {
-            drop(self.body.borrow_mut().take());
+            *self.body.borrow_mut() = None;
         }
         self.fut_waiter.borrow_mut().take();
     }
