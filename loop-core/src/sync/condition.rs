@@ -213,7 +213,10 @@ impl fmt::Debug for Condition {
 enum WaitState<'a> {
     Start,
     /// Released the lock held by acquisition `owner`; waiting for a notification.
-    Waiting { id: WaiterId, owner: u64 },
+    Waiting {
+        id: WaiterId,
+        owner: u64,
+    },
     /// Notified; taking the lock back for acquisition `owner`.
     Reacquiring {
         acquire: LockAcquire<'a>,

@@ -279,7 +279,9 @@ impl Drop for LockGuard<'_> {
 
 impl fmt::Debug for LockGuard<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("LockGuard").field("lock", self.lock).finish()
+        f.debug_struct("LockGuard")
+            .field("lock", self.lock)
+            .finish()
     }
 }
 

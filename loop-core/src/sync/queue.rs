@@ -293,10 +293,11 @@ impl<S: Storage> QueueState<S> {
     /// First poll of `get().await`: take at once only if no getter is in line and an
     /// item is there beyond those reserved for notified getters.
     fn start_get(&mut self, waker: &Waker, wakers: &mut Wakers) -> Result<S::Item, WaiterId> {
-        if !self.getters.has_pending() && self.items.len() > self.getters.notified() {
-            if let Some(item) = self.take(wakers) {
-                return Ok(item);
-            }
+        if !self.getters.has_pending()
+            && self.items.len() > self.getters.notified()
+            && let Some(item) = self.take(wakers)
+        {
+            return Ok(item);
         }
         Err(self.getters.push(waker))
     }
@@ -794,7 +795,10 @@ mod tests {
         wk.wake();
         assert_eq!(count(&c2), 1);
         let mut wk = Wakers::new();
-        assert_eq!(st.poll_putter(p2, &mut item2, &w2, &mut wk), Poll::Ready(()));
+        assert_eq!(
+            st.poll_putter(p2, &mut item2, &w2, &mut wk),
+            Poll::Ready(())
+        );
         wk.wake();
         assert_eq!(st.items.len(), 1);
         assert_eq!(st.unfinished, 2);

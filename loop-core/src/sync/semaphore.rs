@@ -123,10 +123,9 @@ fn acquire(state: &Shared) -> SemaphoreAcquire<'_> {
 }
 
 fn try_acquire(state: &Shared) -> Option<SemaphorePermit<'_>> {
-    state
-        .borrow_mut()
-        .try_acquire()
-        .then_some(SemaphorePermit { state })
+    let acquired = state.borrow_mut().try_acquire();
+    // Build the permit only on success: a permit that is dropped gives a permit back.
+    acquired.then(|| SemaphorePermit { state })
 }
 
 fn release(state: &Shared) -> Result<()> {
