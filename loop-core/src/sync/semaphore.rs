@@ -325,8 +325,11 @@ impl fmt::Debug for BoundedSemaphore {
 
 /// A permit of a [`Semaphore`] or [`BoundedSemaphore`], given back when dropped.
 ///
-/// For a bounded semaphore, dropping a permit never raises the counter above the bound:
-/// if the permit was already given back explicitly, the drop does nothing.
+/// Use either the permit or an explicit `release()` to give it back, not both (call
+/// [`forget`](Self::forget) for the explicit style): a semaphore does not track who
+/// holds its permits, so for a plain [`Semaphore`] a drop after an explicit release adds
+/// one more permit, as a second `release()` would. A [`BoundedSemaphore`] is never
+/// raised above its bound by a drop: that drop does nothing.
 #[must_use = "dropping the permit releases it at once"]
 pub struct SemaphorePermit<'a> {
     state: &'a Shared,
