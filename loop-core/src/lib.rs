@@ -42,6 +42,7 @@ pub mod host;
 mod panic;
 pub mod protocol;
 pub mod sim;
+pub mod sync;
 mod task;
 pub mod time;
 mod timers;
@@ -59,6 +60,10 @@ pub use future::{CallbackId, Future, FutureRef, Wait};
 pub use handle::{Handle, TimerHandle};
 pub use host::{Event, Events, Host, Interest, Notify, Token};
 pub use protocol::{BufferedProtocol, DatagramProtocol, Protocol, SubprocessProtocol};
+pub use sync::{
+    BoundedSemaphore, Condition, LifoQueue, Lock, LockGuard, PriorityQueue, Queue, QueueEmpty,
+    QueueFull, Semaphore, SemaphorePermit,
+};
 pub use task::{Task, TaskBody, TaskFactory, TaskRef};
 pub use time::Instant;
 pub use transport::{BaseTransport, DatagramTransport, ExtraInfo, SubprocessTransport, Transport};
