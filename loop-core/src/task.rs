@@ -95,13 +95,17 @@ impl<T: 'static, B: core::future::Future<Output = ()> + 'static> TaskControl for
         if self.result.done() {
             return;
         }
-        if let Some(message) = self.must_cancel.borrow_mut().take() {
+        // The body's destructors may call back into this task (cancel it, …): release
+        // the borrow of `must_cancel` (and below, of `fut_waiter`) before dropping it.
+        let cancel_request = self.must_cancel.borrow_mut().take();
+        if let Some(message) = cancel_request {
             self.drop_body();
             self.result.cancel_direct(message);
             self.finish();
             return;
         }
-        self.fut_waiter.borrow_mut().take();
+        let waiter = self.fut_waiter.borrow_mut().take();
+        drop(waiter);
         let mut cx = Context::from_waker(&self.waker);
         let prev = self.lp.enter_task(self.clone());
         self.polling.set(true);
@@ -193,7 +197,8 @@ impl<T: 'static, B: core::future::Future<Output = ()> + 'static> TaskControl for
         if !self.polling.get() {
             self.drop_body();
         }
-        self.fut_waiter.borrow_mut().take();
+        let waiter = self.fut_waiter.borrow_mut().take();
+        drop(waiter);
     }
 
     fn result_ref(&self) -> FutureRef {
