@@ -517,7 +517,7 @@ impl EventLoop {
         let slot = result.clone();
         let body = async move {
             let value = fut.await;
-            slot.complete(Ok(value));
+            slot.complete_task(Ok(value));
         };
         self.spawn_body(result, body)
     }
@@ -538,7 +538,7 @@ impl EventLoop {
                     let message = e.message().map(|m| Cow::Owned(String::from(m)));
                     slot.cancel_direct(message);
                 }
-                outcome => slot.complete(outcome),
+                outcome => slot.complete_task(outcome),
             }
         };
         self.spawn_body(result, body)

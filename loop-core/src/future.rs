@@ -170,6 +170,20 @@ impl<T: 'static> Future<T> {
         true
     }
 
+    /// Complete a task's result with the output of the task's future. As in asyncio's
+    /// `Task.__step`, a future that returns a value after `cancel()` was requested in its
+    /// last step (the task cancelled itself) ends cancelled; an error is kept.
+    pub(crate) fn complete_task(&self, outcome: Result<T>) {
+        if outcome.is_ok()
+            && let Some(task) = self.task()
+            && let Some(message) = task.take_cancel_request()
+        {
+            self.cancel_direct(message);
+        } else {
+            self.complete(outcome);
+        }
+    }
+
     /// Complete a pending future. The caller checked that it is pending.
     pub(crate) fn complete(&self, outcome: Result<T>) {
         let waiters = {

@@ -42,6 +42,8 @@ pub(crate) trait TaskControl {
     /// Run one step: poll the future, or finish a pending cancellation.
     fn step(self: Rc<Self>);
     fn cancel(&self, message: Option<Cow<'static, str>>) -> bool;
+    /// Take a pending cancellation request (its message), if any.
+    fn take_cancel_request(&self) -> Option<Option<Cow<'static, str>>>;
     fn done(&self) -> bool;
     fn id(&self) -> u64;
     fn name(&self) -> String;
@@ -163,6 +165,10 @@ impl<T: 'static, B: core::future::Future<Output = ()> + 'static> TaskControl for
         }
         self.header.schedule();
         true
+    }
+
+    fn take_cancel_request(&self) -> Option<Option<Cow<'static, str>>> {
+        self.must_cancel.borrow_mut().take()
     }
 
     fn done(&self) -> bool {
