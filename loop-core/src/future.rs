@@ -297,10 +297,14 @@ impl<T: 'static> Future<T> {
     }
 
     fn remove_waiter(&self, id: u64) -> usize {
-        let mut st = self.inner.state.borrow_mut();
-        let before = st.waiters.len();
-        st.waiters.retain(|(i, _)| *i != id);
-        before - st.waiters.len()
+        // Ids are unique. The removed waiter (a user closure) is dropped after the borrow
+        // ends: its destructor may look at this future.
+        let removed = {
+            let mut st = self.inner.state.borrow_mut();
+            let pos = st.waiters.iter().position(|(i, _)| *i == id);
+            pos.map(|p| st.waiters.remove(p))
+        };
+        usize::from(removed.is_some())
     }
 
     /// Register `waker` under `slot` (allocating one on first use); returns the slot.
