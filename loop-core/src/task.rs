@@ -163,7 +163,7 @@ impl<T: 'static, B: core::future::Future<Output = ()> + 'static> TaskControl for
         if let Some(w) = waiter {
             w.cancel_with_message(message);
         }
-        self.header.schedule();
+        self.lp.schedule_task(&self.header);
         true
     }
 
