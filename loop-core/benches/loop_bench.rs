@@ -5,18 +5,15 @@
 //!   iteration, as asyncio runs them);
 //! - `timers`: 200,000 timers with seeded random delays in [0, 100 ms], every other one
 //!   cancelled, run until all have fired;
-//! - `tasks`: 100,000 tasks that each yield once, collected by a parent task.
+//! - `tasks`: 100,000 tasks that each yield once (`sleep(ZERO)`), gathered.
 //!
 //! Run with `cargo bench -p loop-core --bench loop_bench`; criterion reports the median
 //! time per run and the throughput (callbacks, timers or tasks per second).
-use std::future::Future;
-use std::pin::Pin;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use criterion::{Criterion, Throughput};
 use loop_core::sim::SimHost;
-use loop_core::{EventLoop, Task, TimerHandle};
+use loop_core::{EventLoop, TimerHandle, gather};
 
 const CALLBACKS: u32 = 1_000_000;
 const TIMERS: u32 = 200_000;
@@ -62,48 +59,18 @@ fn timers(n: u32, seed: u64) -> u32 {
     fired.get()
 }
 
-/// Returns `Pending` once after waking its task: one trip through the ready queue.
-/// (Stands in for `sleep(Duration::ZERO)` from the combinators.)
-struct YieldOnce(bool);
-
-impl Future for YieldOnce {
-    type Output = ();
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        if self.0 {
-            Poll::Ready(())
-        } else {
-            self.0 = true;
-            cx.waker().wake_by_ref();
-            Poll::Pending
-        }
-    }
-}
-
-/// Await every task in turn and sum the results. (Stands in for `gather`: swap in
-/// `gather(tasks)` once the combinators land.)
-async fn collect(tasks: Vec<Task<u64>>) -> u64 {
-    let mut sum = 0;
-    for t in tasks {
-        sum += t.await.unwrap();
-    }
-    sum
-}
-
+/// `n` tasks that each yield once (`sleep(ZERO)`), gathered.
 fn tasks(n: u32) -> u64 {
     let lp = EventLoop::new(SimHost::new(1));
-    let spawner = lp.clone();
-    let parent = lp.create_task(async move {
-        let tasks: Vec<Task<u64>> = (0..u64::from(n))
-            .map(|i| {
-                spawner.create_task(async move {
-                    YieldOnce(false).await;
-                    i
-                })
-            })
-            .collect();
-        collect(tasks).await
+    let jobs = (0..u64::from(n)).map(|i| {
+        let lp = lp.clone();
+        async move {
+            lp.sleep(Duration::ZERO).await.unwrap();
+            i
+        }
     });
-    lp.run_until_complete(parent).unwrap().unwrap()
+    let all = gather(&lp, jobs);
+    lp.run_until_complete(all).unwrap().unwrap().iter().sum()
 }
 
 fn bench(c: &mut Criterion) {
