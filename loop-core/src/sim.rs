@@ -189,11 +189,21 @@ impl Host for SimHost {
     /// scheduled and no notification is pending: the program would hang forever.
     fn poll(&mut self, events: &mut Events, timeout: Option<Duration>) -> Result<()> {
         self.inner.polls.set(self.inner.polls.get() + 1);
-        if self.inner.notify.notified.swap(false, Ordering::AcqRel) {
+        // Load before swapping: the swap is a locked instruction, and a notification is
+        // rare compared with polls.
+        let notify = &self.inner.notify.notified;
+        if notify.load(Ordering::Acquire) && notify.swap(false, Ordering::AcqRel) {
             self.run_due(events);
             return Ok(());
         }
         let now = self.inner.now.get();
+        if timeout == Some(Duration::ZERO) {
+            // A non-blocking poll: the clock stays; only actions due now run.
+            if self.next_action_time().is_some_and(|at| at <= now) {
+                self.run_due(events);
+            }
+            return Ok(());
+        }
         let deadline = timeout.map(|t| now + t);
         match (self.next_action_time(), deadline) {
             (Some(at), Some(d)) if at > d => self.inner.now.set(d),
