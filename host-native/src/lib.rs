@@ -1,1 +1,29 @@
-//! The native Tulip host on mio. Its transports, servers, executor and name resolution land with the host-native issue; this crate holds nothing until then.
+#![doc = include_str!("../README.md")]
+#![doc(test(attr(deny(warnings))))]
+#![deny(unsafe_op_in_unsafe_fn)]
+#![warn(clippy::undocumented_unsafe_blocks)]
+
+#[cfg(not(unix))]
+compile_error!("host-native supports Unix-like systems only (see the Portability table)");
+
+mod clock;
+mod executor;
+mod host;
+mod native_loop;
+mod resolve;
+mod selector;
+mod sock;
+mod sys;
+mod watch;
+
+pub use executor::{Executor, Job, RunInExecutor, ThreadPoolExecutor};
+pub use host::NativeHost;
+pub use native_loop::NativeLoop;
+pub use resolve::{
+    AddrInfo, AddrInfoFlags, AddrInfoHints, GaiError, GaiErrorKind, NameInfoFlags, Service,
+};
+pub use selector::Trigger;
+
+/// The socket crate of this crate's API ([`socket2::Socket`], [`socket2::SockAddr`],
+/// [`socket2::Domain`], …), re-exported so that callers use the same version.
+pub use socket2;

@@ -50,6 +50,7 @@ extern crate alloc;
 #[cfg(feature = "std")]
 extern crate std;
 
+mod combinators;
 pub mod error;
 mod event_loop;
 mod exception;
@@ -60,12 +61,17 @@ pub mod net;
 mod panic;
 pub mod protocol;
 pub mod sim;
+pub mod sync;
 mod task;
 pub mod time;
 mod timers;
 pub mod transport;
 mod wake;
 
+pub use combinators::{
+    AsCompleted, Awaitable, ReturnWhen, Sleep, WaitFor, WaitFuture, as_completed, gather,
+    gather_settled, shield, wait, wait_for,
+};
 pub use error::{Error, ErrorKind, Result};
 pub use event_loop::{EventLoop, Remote, RemoteHandle};
 pub use exception::{ExceptionContext, ExceptionHandler};
@@ -73,6 +79,10 @@ pub use future::{CallbackId, Future, FutureRef, Wait};
 pub use handle::{Handle, TimerHandle};
 pub use host::{Event, Events, Host, Interest, Notify, Token};
 pub use protocol::{BufferedProtocol, DatagramProtocol, Protocol, SubprocessProtocol};
+pub use sync::{
+    BoundedSemaphore, Condition, LifoQueue, Lock, LockGuard, PriorityQueue, Queue, QueueEmpty,
+    QueueFull, Semaphore, SemaphorePermit,
+};
 pub use task::{Task, TaskBody, TaskFactory, TaskRef};
 pub use time::Instant;
 pub use transport::{BaseTransport, DatagramTransport, ExtraInfo, SubprocessTransport, Transport};

@@ -1,6 +1,6 @@
 //! Datagram endpoints (asyncio-eventloop.rst, create_datagram_endpoint;
 //! asyncio-overview.rst, "Datagram protocols" and DatagramTransport.sendto).
-mod util;
+mod net_util;
 
 use std::cell::RefCell;
 use std::net::SocketAddr;
@@ -14,7 +14,7 @@ use loop_core::{
     BaseTransport, DatagramProtocol, DatagramTransport, Error, ErrorKind, EventLoop, ExtraInfo,
     Interest, Token,
 };
-use util::{World, addr, world, world_with};
+use net_util::{World, addr, world, world_with};
 
 #[derive(Default)]
 struct Dgram {

@@ -1,6 +1,6 @@
 //! Determinism of the simulated network: the same seed reproduces a run event for event;
 //! other seeds interleave differently but move the same bytes.
-mod util;
+mod net_util;
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -9,7 +9,7 @@ use std::time::Duration;
 use loop_core::net::{Net, ServerOptions};
 use loop_core::sim::{FaultPlan, NetConfig, NetEvent};
 use loop_core::{Error, Protocol, Transport};
-use util::{addr, world_with};
+use net_util::{addr, world_with};
 
 /// Every protocol callback, with the virtual time it ran at.
 type Trace = Rc<RefCell<Vec<String>>>;
@@ -208,7 +208,7 @@ fn fault_plan_resets_are_reproducible() {
             .with_faults(FaultPlan::none().with_reset_probability(0.05));
         let w = world_with(seed, config);
         w.net.set_tracing(true);
-        let log = util::new_log();
+        let log = net_util::new_log();
         let a = addr("127.0.0.1:3001");
         let (_server, accepted) = w.recording_server(a, "srv", &log, |r| {
             r.on_data = Some(Box::new(|t, d| {

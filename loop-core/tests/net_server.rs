@@ -1,6 +1,6 @@
 //! Servers and connecting on the simulated network (asyncio-eventloop.rst, "Creating
 //! listening connections" and "Server"; wait_closed as in asyncio 3.12+).
-mod util;
+mod net_util;
 
 use std::cell::Cell;
 use std::rc::Rc;
@@ -9,7 +9,7 @@ use std::time::Duration;
 use loop_core::net::{Net, ServerOptions};
 use loop_core::sim::NetConfig;
 use loop_core::{ErrorKind, Protocol};
-use util::{Recorder, addr, new_log, world, world_with};
+use net_util::{Recorder, addr, new_log, world, world_with};
 
 #[derive(Default)]
 struct Quiet;
@@ -434,7 +434,7 @@ fn listening_on_a_port_a_client_uses_fails() {
     let log = new_log();
     let (_server, _) = w.recording_server(a, "srv", &log, |_| {});
     let (t, _) = w.connect(a, "c", &log, |_| {});
-    let taken = util::extra_addr(&t, "sockname");
+    let taken = net_util::extra_addr(&t, "sockname");
     let net = w.net.clone();
     let e = w.block_on(async move {
         net.create_server(|| Quiet, taken, ServerOptions::default())

@@ -1,13 +1,13 @@
 //! The seeds' echo server (a 5-second idle timeout via call_later, re-armed on every
 //! data_received) and a client, on the simulated network.
-mod util;
+mod net_util;
 
 use std::rc::Rc;
 use std::time::Duration;
 
 use loop_core::sim::NetConfig;
 use loop_core::{Error, EventLoop, Protocol, TimerHandle, Transport};
-use util::{addr, new_log, world_with};
+use net_util::{addr, new_log, world_with};
 
 const IDLE: Duration = Duration::from_secs(5);
 

@@ -1,6 +1,6 @@
 //! The simulated network's own model: level-triggered readiness on the SimHost, split
 //! segments, latency, FIN/RST rules and its test controls.
-mod util;
+mod net_util;
 
 use std::cell::Cell;
 use std::rc::Rc;
@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use loop_core::sim::{FaultPlan, NetConfig, NetEventKind, SimHost, SimSource};
 use loop_core::{ErrorKind, EventLoop, Interest};
-use util::{addr, assert_clean, extra_addr, new_log, world, world_with};
+use net_util::{addr, assert_clean, extra_addr, new_log, world, world_with};
 
 struct Level(Rc<Cell<Interest>>);
 impl SimSource for Level {

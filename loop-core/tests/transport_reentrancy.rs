@@ -1,7 +1,7 @@
 //! Protocol callbacks calling back into their transport (write from data_received, close
 //! from eof_received, abort anywhere), notifications raised re-entrantly, panicking
 //! protocols, and BufferedProtocol.
-mod util;
+mod net_util;
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -9,7 +9,7 @@ use std::rc::Rc;
 use loop_core::net::Net;
 use loop_core::sim::NetConfig;
 use loop_core::{BufferedProtocol, Error, ErrorKind, ExceptionHandler, Transport};
-use util::{addr, assert_clean, extra_addr, new_log, world, world_with};
+use net_util::{addr, assert_clean, extra_addr, new_log, world, world_with};
 
 #[test]
 fn write_from_data_received_echoes() {

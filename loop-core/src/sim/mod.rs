@@ -267,7 +267,10 @@ impl Host for SimHost {
         self.inner.polls.set(self.inner.polls.get() + 1);
         self.run_due(events);
         self.collect_ready(events);
-        let notified = self.inner.notify.notified.swap(false, Ordering::AcqRel);
+        // Load before swapping: the swap is a locked instruction, and a notification is
+        // rare compared with polls.
+        let notify = &self.inner.notify.notified;
+        let notified = notify.load(Ordering::Acquire) && notify.swap(false, Ordering::AcqRel);
         if notified || !events.is_empty() || timeout == Some(Duration::ZERO) {
             return Ok(());
         }
