@@ -33,6 +33,15 @@ pub enum ErrorKind {
     /// The simulation host has nothing left that could ever happen: the loop would block
     /// forever.
     Stalled,
+    /// A stream ended before the requested bytes or separator arrived
+    /// (`asyncio.IncompleteReadError`); the source is a
+    /// [`stream::IncompleteReadError`](crate::stream::IncompleteReadError) carrying the
+    /// partial bytes.
+    IncompleteRead,
+    /// A stream's buffer limit was reached before the separator was found
+    /// (`asyncio.LimitOverrunError`); the source is a
+    /// [`stream::LimitOverrunError`](crate::stream::LimitOverrunError).
+    LimitOverrun,
     /// An error raised by user code, carried in [`Error::source`].
     Other,
 }
@@ -50,6 +59,8 @@ impl ErrorKind {
             ErrorKind::QueueEmpty => "queue empty",
             ErrorKind::Host => "host error",
             ErrorKind::Stalled => "simulation stalled",
+            ErrorKind::IncompleteRead => "incomplete read",
+            ErrorKind::LimitOverrun => "limit overrun",
             ErrorKind::Other => "error",
         }
     }
