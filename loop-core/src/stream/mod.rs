@@ -21,7 +21,6 @@
 //! use):
 //!
 //! ```
-//! use std::rc::Rc;
 //! use loop_core::{EventLoop, Protocol, sim::SimHost};
 //! use loop_core::stream::{StreamReader, StreamReaderProtocol};
 //!

@@ -212,7 +212,7 @@ impl StreamReaderProtocol {
             flow: Rc::new(FlowControl::new(lp)),
             client_connected: None,
             over_ssl: false,
-            }
+        }
     }
 
     /// The server-side protocol: on `connection_made` it creates the writer and calls
@@ -273,8 +273,8 @@ impl Protocol for StreamReaderProtocol {
         {
             // The reader was already used with another connection: report it, and keep
             // going without read flow control, as the data still belongs to it.
-            let ctx = ExceptionContext::new("StreamReaderProtocol: reader reused")
-                .with_error(error);
+            let ctx =
+                ExceptionContext::new("StreamReaderProtocol: reader reused").with_error(error);
             self.lp.call_exception_handler(&ctx);
         }
         self.over_ssl = transport.get_extra_info("sslcontext").is_some();

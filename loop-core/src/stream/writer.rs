@@ -23,6 +23,7 @@ use crate::transport::{ExtraInfo, Transport};
 /// ```
 /// use loop_core::stream::StreamWriter;
 ///
+/// # #[allow(dead_code, reason = "shown, not run")]
 /// async fn send_all(writer: &StreamWriter, chunks: &[&[u8]]) -> loop_core::Result<()> {
 ///     for chunk in chunks {
 ///         writer.write(chunk)?;
