@@ -38,6 +38,7 @@ mod exception;
 mod future;
 mod handle;
 pub mod host;
+pub mod net;
 mod panic;
 pub mod protocol;
 pub mod sim;
