@@ -42,7 +42,7 @@ fn pair() -> Pair {
 }
 
 fn boom() -> Error {
-    Error::new(ErrorKind::Other, "connection reset by peer")
+    Error::new(ErrorKind::ConnectionReset, "reset in mid-stream")
 }
 
 #[test]
@@ -112,7 +112,7 @@ fn drain_fails_after_a_clean_connection_loss() {
     let p = pair();
     p.protocol.borrow_mut().connection_lost(None);
     let err = poll_once(p.writer.drain()).unwrap().unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::Runtime);
+    assert_eq!(err.kind(), ErrorKind::ConnectionReset);
     assert_eq!(err.message(), Some("connection lost"));
 }
 

@@ -56,11 +56,13 @@
 
 mod buffer;
 mod error;
+mod net;
 mod protocol;
 mod reader;
 mod writer;
 
 pub use error::{IncompleteReadError, LimitOverrunError};
+pub use net::{open_connection, start_server};
 pub use protocol::{ClientConnected, ClientOutcome, StreamReaderProtocol};
 pub use reader::{DEFAULT_LIMIT, StreamReader};
 pub use writer::StreamWriter;

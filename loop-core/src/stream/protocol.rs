@@ -21,7 +21,7 @@ use crate::transport::Transport;
 /// The error [`StreamWriter::drain`] fails with once the connection is gone and no other
 /// error says why (asyncio's `ConnectionResetError('Connection lost')`).
 pub(crate) fn connection_lost_error() -> Error {
-    Error::new(ErrorKind::Runtime, "connection lost")
+    Error::new(ErrorKind::ConnectionReset, "connection lost")
 }
 
 /// Write-side flow control shared by the protocol and its writers (asyncio's

@@ -93,7 +93,7 @@ impl Default for StreamReader {
 impl StreamReader {
     /// A reader with the [default limit](DEFAULT_LIMIT) of 64 KiB.
     pub fn new() -> Self {
-        StreamReader::with_inner(DEFAULT_LIMIT)
+        StreamReader::with_valid_limit(DEFAULT_LIMIT)
     }
 
     /// A reader with the given buffer `limit`: the longest line or chunk
@@ -107,10 +107,12 @@ impl StreamReader {
         if limit == 0 {
             return Err(Error::new(ErrorKind::InvalidInput, "limit cannot be 0"));
         }
-        Ok(StreamReader::with_inner(limit))
+        Ok(StreamReader::with_valid_limit(limit))
     }
 
-    fn with_inner(limit: usize) -> Self {
+    /// A reader with a limit already checked to be non-zero.
+    pub(crate) fn with_valid_limit(limit: usize) -> Self {
+        debug_assert!(limit > 0);
         StreamReader {
             inner: Rc::new(ReaderInner {
                 limit,

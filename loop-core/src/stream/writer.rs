@@ -124,8 +124,8 @@ impl StreamWriter {
     /// # Errors
     ///
     /// - the connection's error, once it failed (the reader's exception);
-    /// - [`ErrorKind::Runtime`](crate::ErrorKind::Runtime) "connection lost" once the
-    ///   connection is closed (asyncio's `ConnectionResetError`);
+    /// - [`ErrorKind::ConnectionReset`](crate::ErrorKind::ConnectionReset) "connection
+    ///   lost" once the connection is closed (asyncio's `ConnectionResetError`);
     /// - a drain waiting when the connection fails gets the failure. (As in asyncio, a
     ///   drain waiting when the connection closes cleanly returns `Ok`.)
     pub async fn drain(&self) -> Result<()> {
