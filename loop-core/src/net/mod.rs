@@ -11,7 +11,7 @@
 //! them with the shared machinery ([`StreamTransport`], [`Server`],
 //! [`DatagramEndpoint`]), so they behave identically everywhere.
 //!
-//! ```ignore
+//! ```
 //! use core::net::SocketAddr;
 //! use std::rc::Rc;
 //! use loop_core::{EventLoop, Protocol, Transport, net::{Net, ServerOptions}, sim::{SimHost, SimNet}};
@@ -33,7 +33,7 @@
 //! })??;
 //! assert_eq!(server.sockets(), vec![addr]);
 //! server.close();
-//! # loop_core::Result::Ok(())
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
 use alloc::rc::Rc;
