@@ -17,32 +17,48 @@
 //!
 //! # Examples
 //!
-//! A protocol and its pair driven by hand (a network backend does the driving in real
-//! use):
+//! A server that upper-cases lines, and a client, on the simulated network (any
+//! [`Net`](crate::net::Net) backend works the same way):
 //!
 //! ```
-//! use loop_core::{EventLoop, Protocol, sim::SimHost};
-//! use loop_core::stream::{StreamReader, StreamReaderProtocol};
+//! use std::net::SocketAddr;
+//! use loop_core::net::ServerOptions;
+//! use loop_core::sim::{SimHost, SimNet};
+//! use loop_core::stream::{
+//!     ClientConnected, DEFAULT_LIMIT, StreamReader, StreamWriter, open_connection, start_server,
+//! };
+//! use loop_core::{Error, EventLoop};
 //!
-//! let lp = EventLoop::new(SimHost::new(7));
-//! let reader = StreamReader::new();
-//! let mut protocol = StreamReaderProtocol::new(&lp, &reader);
-//! protocol.data_received(b"hello\nwor");
-//! protocol.data_received(b"ld\n");
-//! protocol.eof_received();
-//! let lines = lp.run_until_complete(async move {
-//!     let mut lines = Vec::new();
+//! let host = SimHost::new(1);
+//! let lp = EventLoop::new(host.clone());
+//! let net = SimNet::new(&lp, &host);
+//! let addr: SocketAddr = "127.0.0.1:8888".parse().unwrap();
+//!
+//! let shout = ClientConnected::task(|reader: StreamReader, writer: StreamWriter| async move {
 //!     loop {
 //!         let line = reader.readline().await?;
 //!         if line.is_empty() {
-//!             break;
+//!             break; // EOF
 //!         }
-//!         lines.push(line);
+//!         writer.write(&line.to_ascii_uppercase())?;
+//!         writer.drain().await?;
 //!     }
-//!     Ok::<_, loop_core::Error>(lines)
+//!     writer.close();
+//!     Ok::<(), Error>(())
+//! });
+//!
+//! let reply = lp.run_until_complete(async move {
+//!     let server = start_server(&net, shout, addr, DEFAULT_LIMIT, ServerOptions::default()).await?;
+//!     let (reader, writer) = open_connection(&net, addr, DEFAULT_LIMIT).await?;
+//!     writer.write(b"hello\n")?;
+//!     writer.write_eof()?;
+//!     let reply = reader.read_to_end().await?;
+//!     writer.close();
+//!     server.close();
+//!     Ok::<_, Error>(reply)
 //! })??;
-//! assert_eq!(lines, [b"hello\n".to_vec(), b"world\n".to_vec()]);
-//! # Ok::<(), loop_core::Error>(())
+//! assert_eq!(reply, b"HELLO\n");
+//! # Ok::<(), Error>(())
 //! ```
 //!
 //! # Differences from asyncio
@@ -53,6 +69,9 @@
 //!   arrived just before it (asyncio would keep that read waiting).
 //! - The client-connected callback is a [`ClientConnected`], built from a plain or an
 //!   async function.
+//! - [`open_connection`] and [`start_server`] take the backend ([`Net`](crate::net::Net))
+//!   and one address; the reader limit is an explicit argument.
+//! - The reader holds no loop; [`StreamReader::new`] takes no arguments.
 
 mod buffer;
 mod error;

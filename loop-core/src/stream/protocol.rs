@@ -190,6 +190,35 @@ impl fmt::Debug for ClientConnected {
 ///
 /// The protocol holds its reader weakly (as asyncio does with a weak reference): once
 /// every reader handle and writer is dropped, received data is discarded.
+///
+/// # Examples
+///
+/// Driven by hand, as a transport would drive it:
+///
+/// ```
+/// use loop_core::{EventLoop, Protocol, sim::SimHost};
+/// use loop_core::stream::{StreamReader, StreamReaderProtocol};
+///
+/// let lp = EventLoop::new(SimHost::new(7));
+/// let reader = StreamReader::new();
+/// let mut protocol = StreamReaderProtocol::new(&lp, &reader);
+/// protocol.data_received(b"hello\nwor");
+/// protocol.data_received(b"ld\n");
+/// assert!(protocol.eof_received(), "half-open: the writer may still write");
+/// let lines = lp.run_until_complete(async move {
+///     let mut lines = Vec::new();
+///     loop {
+///         let line = reader.readline().await?;
+///         if line.is_empty() {
+///             break;
+///         }
+///         lines.push(line);
+///     }
+///     Ok::<_, loop_core::Error>(lines)
+/// })??;
+/// assert_eq!(lines, [b"hello\n".to_vec(), b"world\n".to_vec()]);
+/// # Ok::<(), loop_core::Error>(())
+/// ```
 pub struct StreamReaderProtocol {
     lp: EventLoop,
     reader: Option<Weak<ReaderInner>>,
