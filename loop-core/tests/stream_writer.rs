@@ -184,12 +184,15 @@ fn drain_on_a_closing_transport_yields_so_connection_lost_is_seen() {
     // connection_lost (scheduled with call_soon) runs first, and drain reports it
     // instead of returning as if all was well.
     let p = pair();
-    p.writer.close();
     let w = p.writer.clone();
     let err =
-        p.lp.run_until_complete(async move { w.drain().await })
-            .unwrap()
-            .unwrap_err();
+        p.lp.run_until_complete(async move {
+            // Close and drain in one step: connection_lost is only scheduled so far.
+            w.close();
+            w.drain().await
+        })
+        .unwrap()
+        .unwrap_err();
     assert_eq!(err.message(), Some("connection lost"));
 }
 
