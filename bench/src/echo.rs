@@ -62,6 +62,9 @@ pub struct EchoSample {
     pub p99: Duration,
     /// Server CPU time (user + system) per round trip, in microseconds.
     pub server_cpu_us: f64,
+    /// The user-mode part of `server_cpu_us`: the server's own code, without the
+    /// kernel's socket work, which is much the same for every server.
+    pub server_user_us: f64,
     /// The client's (this process's) CPU time per round trip, in microseconds.
     pub client_cpu_us: f64,
 }
@@ -84,6 +87,7 @@ impl EchoSummary {
             p50: Duration::from_secs_f64(field(|s| s.p50.as_secs_f64())),
             p99: Duration::from_secs_f64(field(|s| s.p99.as_secs_f64())),
             server_cpu_us: field(|s| s.server_cpu_us),
+            server_user_us: field(|s| s.server_user_us),
             client_cpu_us: field(|s| s.client_cpu_us),
         };
         EchoSummary { rounds, median }
@@ -144,6 +148,7 @@ impl EchoReport {
             "p50 µs",
             "p99 µs",
             "server CPU µs/rt",
+            "of which user",
             "client CPU µs/rt",
             "rt/s vs tokio",
             "CPU vs tokio",
@@ -168,6 +173,7 @@ impl EchoReport {
                         format!("{:.0}", m.p50.as_secs_f64() * 1e6),
                         format!("{:.0}", m.p99.as_secs_f64() * 1e6),
                         format!("{:.1}", m.server_cpu_us),
+                        format!("{:.1}", m.server_user_us),
                         format!("{:.1}", m.client_cpu_us),
                         ratio(m.round_trips_per_sec, base.map(|b| b.round_trips_per_sec)),
                         ratio(m.server_cpu_us, base.map(|b| b.server_cpu_us)),
@@ -194,7 +200,8 @@ impl EchoReport {
         let o = &self.options;
         table.note(format!(
             "{} connections, closed loop, {} client thread(s); {} s warm-up, {} s measured, \
-             median of {} round(s); CPU = utime + stime from /proc per round trip",
+             median of {} round(s); CPU = utime + stime from /proc per round trip, \
+             user = utime alone",
             o.connections,
             o.client_threads,
             o.warmup.as_secs_f64(),
@@ -234,7 +241,7 @@ pub fn run_echo(
                 match measure(server, size, options) {
                     Ok(sample) => {
                         log(&format!(
-                            "round {}/{} {:>7} {:<16} {:>9} rt/s  p50 {:>5.0} µs  p99 {:>5.0} µs  server CPU {:>6.1} µs/rt",
+                            "round {}/{} {:>7} {:<16} {:>9} rt/s  p50 {:>5.0} µs  p99 {:>5.0} µs  server CPU {:>6.1} µs/rt (user {:.1})",
                             round + 1,
                             options.rounds,
                             format_size(size),
@@ -243,6 +250,7 @@ pub fn run_echo(
                             sample.p50.as_secs_f64() * 1e6,
                             sample.p99.as_secs_f64() * 1e6,
                             sample.server_cpu_us,
+                            sample.server_user_us,
                         ));
                         cell.push(sample);
                     }
@@ -304,13 +312,15 @@ fn measure(server: &mut ServerProcess, size: usize, options: &EchoOptions) -> Re
     let (server1, client1) = (server.cpu_time()?, client_cpu()?);
     drop(load);
     server.check_running()?;
+    let (server, client) = (server1.since(&server0), client1.since(&client0));
     let per_rt = |d: Duration| d.as_secs_f64() * 1e6 / m.round_trips as f64;
     Ok(EchoSample {
         round_trips: m.round_trips,
         round_trips_per_sec: m.round_trips_per_sec(),
         p50: m.latency_at(0.5),
         p99: m.latency_at(0.99),
-        server_cpu_us: per_rt(server1.saturating_sub(server0)),
-        client_cpu_us: per_rt(client1.saturating_sub(client0)),
+        server_cpu_us: per_rt(server.total()),
+        server_user_us: per_rt(server.user),
+        client_cpu_us: per_rt(client.total()),
     })
 }

@@ -136,7 +136,7 @@ impl ServerProcess {
     }
 
     /// CPU time the server has used so far.
-    pub fn cpu_time(&self) -> Result<Duration> {
+    pub fn cpu_time(&self) -> Result<procfs::CpuTime> {
         procfs::cpu_time(self.pid())
             .map_err(|e| Error::io(format!("read the CPU time of server {}", self.name), e))
     }

@@ -4,34 +4,61 @@ use std::fs;
 use std::io;
 use std::time::Duration;
 
-/// CPU time (user + system, all threads) the process has used so far, from the
-/// `utime` and `stime` fields of `/proc/<pid>/stat`.
+/// CPU time a process has used, all its threads together.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct CpuTime {
+    /// Time in user mode (`utime`).
+    pub user: Duration,
+    /// Time in the kernel on the process's behalf (`stime`).
+    pub system: Duration,
+}
+
+impl CpuTime {
+    /// User + system.
+    pub fn total(&self) -> Duration {
+        self.user + self.system
+    }
+
+    /// The time used since `earlier`.
+    pub fn since(&self, earlier: &CpuTime) -> CpuTime {
+        CpuTime {
+            user: self.user.saturating_sub(earlier.user),
+            system: self.system.saturating_sub(earlier.system),
+        }
+    }
+}
+
+/// The CPU time the process has used so far, from the `utime` and `stime` fields of
+/// `/proc/<pid>/stat`.
 ///
 /// The kernel counts in clock ticks (usually 10 ms), so a window should hold at least a
 /// few hundred ticks of server work to be read to a percent.
-pub fn cpu_time(pid: u32) -> io::Result<Duration> {
+pub fn cpu_time(pid: u32) -> io::Result<CpuTime> {
     let stat = fs::read_to_string(format!("/proc/{pid}/stat"))?;
-    let ticks = parse_cpu_ticks(&stat).ok_or_else(|| {
+    let (user, system) = parse_cpu_ticks(&stat).ok_or_else(|| {
         io::Error::new(
             io::ErrorKind::InvalidData,
             format!("unexpected /proc/{pid}/stat contents"),
         )
     })?;
-    let per_sec = rustix::param::clock_ticks_per_second();
-    Ok(Duration::from_secs_f64(ticks as f64 / per_sec as f64))
+    let per_sec = rustix::param::clock_ticks_per_second() as f64;
+    Ok(CpuTime {
+        user: Duration::from_secs_f64(user as f64 / per_sec),
+        system: Duration::from_secs_f64(system as f64 / per_sec),
+    })
 }
 
-/// utime + stime from the text of a `/proc/<pid>/stat` file. The command name (field 2)
-/// is in parentheses and may hold spaces or parentheses itself, so fields are counted
-/// from the last `)`.
-fn parse_cpu_ticks(stat: &str) -> Option<u64> {
+/// (utime, stime) from the text of a `/proc/<pid>/stat` file. The command name (field
+/// 2) is in parentheses and may hold spaces or parentheses itself, so fields are
+/// counted from the last `)`.
+fn parse_cpu_ticks(stat: &str) -> Option<(u64, u64)> {
     let rest = &stat[stat.rfind(')')? + 1..];
     let mut fields = rest.split_whitespace();
     // After the name: state (3), ppid, pgrp, session, tty_nr, tpgid, flags, minflt,
     // cminflt, majflt, cmajflt (13), utime (14), stime (15).
     let utime: u64 = fields.nth(11)?.parse().ok()?;
     let stime: u64 = fields.next()?.parse().ok()?;
-    Some(utime + stime)
+    Some((utime, stime))
 }
 
 /// The resident set size in KiB, from the `VmRSS` line of `/proc/<pid>/status`.
@@ -66,7 +93,7 @@ mod tests {
         // proc(5): pid (comm) state ppid pgrp session tty_nr tpgid flags minflt cminflt
         // majflt cmajflt utime stime …
         let stat = "4242 (a (b) c) S 1 4242 4242 0 -1 4194304 120 0 0 0 37 5 0 0 20 0 1 0";
-        assert_eq!(parse_cpu_ticks(stat), Some(42));
+        assert_eq!(parse_cpu_ticks(stat), Some((37, 5)));
         assert_eq!(parse_cpu_ticks("4242 (x) S 1 2"), None);
     }
 
@@ -85,9 +112,9 @@ mod tests {
         // Spin until at least one clock tick of CPU time is charged.
         let start = std::time::Instant::now();
         let mut x = 0u64;
-        while cpu_time(pid).unwrap().is_zero() && start.elapsed() < Duration::from_secs(5) {
+        while cpu_time(pid).unwrap().total().is_zero() && start.elapsed() < Duration::from_secs(5) {
             x = std::hint::black_box(x.wrapping_add(1));
         }
-        assert!(!cpu_time(pid).unwrap().is_zero());
+        assert!(!cpu_time(pid).unwrap().total().is_zero());
     }
 }

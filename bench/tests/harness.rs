@@ -69,6 +69,7 @@ fn echo_measures_mio_and_tokio_side_by_side() {
             assert!(sample.round_trips >= 4);
             assert!(sample.p50 <= sample.p99);
             assert!(sample.server_cpu_us.is_finite() && sample.server_cpu_us >= 0.0);
+            assert!(sample.server_user_us <= sample.server_cpu_us);
         }
         assert_eq!(
             summary.median.round_trips,
