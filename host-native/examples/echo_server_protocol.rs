@@ -38,17 +38,22 @@ fn listen_options(arg: &str) -> Result<ListenOptions, String> {
     let (host, port) = arg
         .rsplit_once(':')
         .ok_or_else(|| format!("expected HOST:PORT, got {arg:?}"))?;
-    let port = port.parse().map_err(|e| format!("bad port {port:?}: {e}"))?;
+    let port = port
+        .parse()
+        .map_err(|e| format!("bad port {port:?}: {e}"))?;
     let host = host.trim_start_matches('[').trim_end_matches(']');
     Ok(ListenOptions::new().host(host).port(port))
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let arg = std::env::args().nth(1).unwrap_or_else(|| "127.0.0.1:8888".into());
+    let arg = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "127.0.0.1:8888".into());
     let options = listen_options(&arg)?;
     let lp = NativeLoop::new()?;
     let l = lp.clone();
-    let server = lp.run_until_complete(async move { l.create_server(Echo::default, options).await })??;
+    let server =
+        lp.run_until_complete(async move { l.create_server(Echo::default, options).await })??;
     for addr in server.sockets() {
         println!("listening on {addr}");
     }

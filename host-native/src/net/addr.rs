@@ -219,15 +219,7 @@ pub(crate) async fn resolve_host_port(
     match target {
         HostPort::Addr(a) => checked(*a, family),
         HostPort::Name(host, port) => {
-            resolve(
-                lp,
-                Some(host),
-                *port,
-                family,
-                socktype,
-                AddrInfoFlags::NONE,
-            )
-            .await
+            resolve(lp, Some(host), *port, family, socktype, AddrInfoFlags::NONE).await
         }
     }
 }

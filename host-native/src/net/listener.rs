@@ -132,10 +132,7 @@ impl NativeListener {
         Ok((sock, local, SockName::Inet(peer)))
     }
 
-    fn accept_unix(
-        &self,
-        l: &mio::net::UnixListener,
-    ) -> io::Result<(Socket, SockName, SockName)> {
+    fn accept_unix(&self, l: &mio::net::UnixListener) -> io::Result<(Socket, SockName, SockName)> {
         let (stream, peer) = l.accept()?;
         let sock = Socket::from(OwnedFd::from(stream));
         let peer = std_unix_name(&peer);

@@ -28,7 +28,7 @@
 //! ```
 //! use std::rc::Rc;
 //! use host_native::{ConnectOptions, NativeLoop};
-//! use loop_core::{Protocol, Transport, net::Net};
+//! use loop_core::{Protocol, Transport};
 //!
 //! #[derive(Default)]
 //! struct Echo(Option<Rc<dyn Transport>>);
@@ -74,12 +74,12 @@
 //!
 //! # Errors
 //!
-//! OS errors become the portable [`ErrorKind`](loop_core::ErrorKind)s
+//! OS errors become the portable [`ErrorKind`]s
 //! (`ConnectionRefused`, `ConnectionReset`, `BrokenPipe`, `AddrInUse`, …; others are
 //! `Io`) with the `io::Error` as source ([`Error::downcast_ref`](loop_core::Error::downcast_ref)).
 //! A peer's reset reaches the protocol's `connection_lost` as `Some(error)`, a clean
 //! close as `None`. Options that contradict each other (a socket together with an
-//! address, neither of them, …) are [`ErrorKind::InvalidInput`](loop_core::ErrorKind::InvalidInput)
+//! address, neither of them, …) are [`ErrorKind::InvalidInput`]
 //! errors with asyncio's messages.
 //!
 //! # Differences from asyncio
@@ -106,6 +106,7 @@ use crate::NativeLoop;
 mod addr;
 mod listener;
 mod stream;
+mod streams;
 mod tcp;
 mod udp;
 mod unix;
@@ -185,10 +186,7 @@ pub(crate) fn combine_errors(mut errors: Vec<Error>) -> Error {
         ErrorKind::Io
     };
     let listed: Vec<String> = errors.iter().map(ToString::to_string).collect();
-    Error::new(
-        kind,
-        format!("multiple exceptions: {}", listed.join(", ")),
-    )
+    Error::new(kind, format!("multiple exceptions: {}", listed.join(", ")))
 }
 
 /// Closes a transport if the operation creating it is dropped (cancelled) before it

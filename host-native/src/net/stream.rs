@@ -125,7 +125,6 @@ impl NativeStream {
             drop(sock);
         }
     }
-
 }
 
 impl Drop for NativeStream {

@@ -483,8 +483,9 @@ impl NativeLoop {
                 local,
             } => {
                 let addrs = match addr {
-                    Some(a) => resolve_host_port(self, &HostPort::Addr(a), family, Type::STREAM)
-                        .await?,
+                    Some(a) => {
+                        resolve_host_port(self, &HostPort::Addr(a), family, Type::STREAM).await?
+                    }
                     None => {
                         resolve(
                             self,
@@ -566,7 +567,10 @@ impl NativeLoop {
     }
 
     /// The listeners [`create_server`](Self::create_server) serves on.
-    pub(crate) async fn open_listeners(&self, options: ListenOptions) -> Result<Vec<NativeListener>> {
+    pub(crate) async fn open_listeners(
+        &self,
+        options: ListenOptions,
+    ) -> Result<Vec<NativeListener>> {
         let ListenOptions {
             hosts,
             port,
@@ -646,8 +650,7 @@ impl NativeLoop {
                 // This machine cannot make a socket of that family (IPv6 disabled):
                 // asyncio skips the address.
                 Err(e)
-                    if e
-                        .downcast_ref::<io::Error>()
+                    if e.downcast_ref::<io::Error>()
                         .and_then(io::Error::raw_os_error)
                         .is_some_and(|c| c == libc::EAFNOSUPPORT) =>
                 {

@@ -9,9 +9,7 @@ use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::rc::Rc;
 
 use loop_core::transport::{DatagramEndpoint, RawDatagram};
-use loop_core::{
-    DatagramProtocol, DatagramTransport, Error, ErrorKind, ExtraInfo, Result, Token,
-};
+use loop_core::{DatagramProtocol, DatagramTransport, Error, ErrorKind, ExtraInfo, Result, Token};
 use socket2::{Domain, SockAddr, Socket, Type};
 
 use crate::NativeLoop;
@@ -67,7 +65,13 @@ impl NativeDatagram {
         peer: Option<SocketAddr>,
         connected: bool,
     ) -> Result<NativeDatagram> {
-        let local = sock.local_addr().ok().and_then(|a| a.as_socket());
+        // An unbound socket (port 0) is bound by the OS on its first send: ask again
+        // then (see `extra_info`).
+        let local = sock
+            .local_addr()
+            .ok()
+            .and_then(|a| a.as_socket())
+            .filter(|a| a.port() != 0);
         let sock = UdpSocket::from(OwnedFd::from(sock));
         let token = lp.register_fd(sock.as_fd(), Trigger::Edge)?;
         Ok(NativeDatagram {
@@ -81,10 +85,11 @@ impl NativeDatagram {
         })
     }
 
-    /// This socket's address (as bound; the OS picks it on the first send when it was
-    /// not bound).
+    /// This socket's address (for a socket created unbound, the one the OS picked on
+    /// its first send; `0.0.0.0:0` or `[::]:0` before).
     pub fn local_addr(&self) -> Option<SocketAddr> {
         self.local
+            .or_else(|| self.sock.as_ref().and_then(|s| s.local_addr().ok()))
     }
 
     fn release(&mut self) {
@@ -177,14 +182,7 @@ impl RawDatagram for NativeDatagram {
 
     fn extra_info(&self, name: &str) -> Option<ExtraInfo> {
         match name {
-            extra::SOCKNAME => self
-                .local
-                .or_else(|| {
-                    self.sock
-                        .as_ref()
-                        .and_then(|s| s.local_addr().ok())
-                })
-                .map(ExtraInfo::Addr),
+            extra::SOCKNAME => self.local_addr().map(ExtraInfo::Addr),
             extra::PEERNAME => self.peer.map(ExtraInfo::Addr),
             extra::SOCKET => self
                 .sock
@@ -292,7 +290,14 @@ pub(crate) fn bind_pair(
             ));
         }
     };
-    open_udp(lp, Domain::for_address(local), Some(local), remote, false, false)
+    open_udp(
+        lp,
+        Domain::for_address(local),
+        Some(local),
+        remote,
+        false,
+        false,
+    )
 }
 
 /// A UDP socket of `domain`, bound to `local`, connected to (or, with `broadcast`,
@@ -307,7 +312,8 @@ fn open_udp(
 ) -> Result<NativeDatagram> {
     let sock = udp_socket(domain, reuse_port, broadcast)?;
     if let Some(l) = local {
-        sock.bind(&SockAddr::from(l)).map_err(|e| bind_error(l, &e))?;
+        sock.bind(&SockAddr::from(l))
+            .map_err(|e| bind_error(l, &e))?;
     }
     let connected = match remote {
         Some(r) if !broadcast => {
@@ -412,7 +418,10 @@ impl NativeLoop {
         let pick = |list: &Option<Vec<SocketAddr>>, d: Domain| -> Option<Option<SocketAddr>> {
             match list {
                 None => Some(None),
-                Some(l) => l.iter().find(|a| Domain::for_address(**a) == d).map(|a| Some(*a)),
+                Some(l) => l
+                    .iter()
+                    .find(|a| Domain::for_address(**a) == d)
+                    .map(|a| Some(*a)),
             }
         };
         let mut errors = Vec::new();

@@ -194,7 +194,10 @@ impl NativeLoop {
         attach_stream(self.event_loop(), stream, factory).await
     }
 
-    pub(crate) async fn open_unix_stream(&self, options: UnixConnectOptions) -> Result<NativeStream> {
+    pub(crate) async fn open_unix_stream(
+        &self,
+        options: UnixConnectOptions,
+    ) -> Result<NativeStream> {
         match (options.path, options.sock) {
             (Some(_), Some(_)) => Err(invalid(
                 "path and sock can not be specified at the same time",
