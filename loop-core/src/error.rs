@@ -67,7 +67,7 @@ pub enum ErrorKind {
     /// (`asyncio.LimitOverrunError`); the source is a
     /// [`stream::LimitOverrunError`](crate::stream::LimitOverrunError).
     LimitOverrun,
-    /// An error raised by user code, carried in [`Error::source`].
+    /// An error raised by user code, carried as its source ([`Error::get_ref`]).
     Other,
 }
 
