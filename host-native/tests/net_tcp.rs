@@ -418,6 +418,40 @@ fn flow_control_pauses_and_resumes_without_loss() {
     assert!(got == sent, "nothing lost or reordered");
 }
 
+/// `pause_reading` stops `data_received` even with data and the peer's FIN waiting in
+/// the socket; `resume_reading` delivers both at once (the re-registration reports the
+/// pending readiness).
+#[test]
+fn pause_and_resume_reading() {
+    let _w = watchdog(LIMIT);
+    let lp = NativeLoop::new().unwrap();
+    let l = lp.clone();
+    lp.run_until_complete(async move {
+        let (server, accepted, addr) = server(&l, Mode::Record).await;
+        let conn = client(&l, addr, Mode::Record).await;
+        let t = conn.transport();
+        t.pause_reading();
+        assert!(!t.is_reading());
+        let s = accepted.nth(&l, 0).await;
+        s.transport().write(b"abc").unwrap();
+        s.transport().close();
+        s.lost.clone().await.unwrap();
+        for _ in 0..3 {
+            // Each sleep is one more poll of the OS selector.
+            l.sleep(std::time::Duration::ZERO).await.unwrap();
+        }
+        assert!(conn.data().is_empty(), "nothing delivered while paused");
+        assert!(!conn.log.borrow().eof);
+        t.resume_reading();
+        assert!(t.is_reading());
+        conn.eof.clone().await.unwrap();
+        assert_eq!(conn.data(), b"abc");
+        assert_eq!(conn.lost.clone().await.unwrap(), None);
+        server.close();
+    })
+    .unwrap();
+}
+
 /// `peername`, `sockname` and `socket` on both ends; the names stay after close.
 #[test]
 fn extra_info_on_both_ends() {

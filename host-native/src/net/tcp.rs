@@ -170,7 +170,8 @@ impl ConnectOptions {
 /// `backlog` 100, `reuse_address` on, `reuse_port` off, `start_serving` on.
 ///
 /// - No host (or `""`) with a port: every interface — one listener per address family
-///   the resolver returns (`0.0.0.0` and `::`, the IPv6 one with `IPV6_V6ONLY`).
+///   the resolver returns (`0.0.0.0` and `::`, the IPv6 one with `IPV6_V6ONLY`). With
+///   port 0 each listener gets its own free port, as in asyncio.
 /// - Each host is resolved (names off the loop thread); a listener is created per
 ///   distinct address.
 #[derive(Debug, Default)]
