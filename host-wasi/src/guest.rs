@@ -2,8 +2,8 @@
 //! [`Report`].
 //!
 //! A [`Runtime`] owns the wasmtime engine (fuel metering on) and the linker with every
-//! WASI 0.2 interface. [`Runtime::compile`] or
-//! [`Runtime::load`] turns a component into a [`Guest`]: compiled once, linked once
+//! WASI 0.2 interface. [`Runtime::compile`] or [`Runtime::load`] turns a component into
+//! a [`Guest`]: compiled once, linked once
 //! (`CommandPre`, wasmtime's `InstancePre` for `wasi:cli/command`), cheap to clone, and
 //! instantiated per run with no compiling or import resolution left to do.
 //!
