@@ -570,7 +570,18 @@ mod tests {
         ];
         let all = select(builtin_servers(), extra.clone(), &[]).unwrap();
         let names: Vec<_> = all.iter().map(|s| s.name.as_str()).collect();
-        assert_eq!(names, ["mio", "tokio", "asyncio", "uvloop", "x"]);
+        assert_eq!(
+            names,
+            [
+                "mio",
+                "tokio",
+                "tulip-protocol",
+                "tulip-streams",
+                "asyncio",
+                "uvloop",
+                "x"
+            ]
+        );
         assert_eq!(all[1].program, Program::Path("/bin/true".into()));
         let some = select(builtin_servers(), extra, &["x".into(), "mio".into()]).unwrap();
         assert_eq!(some[0].name, "x");
