@@ -35,7 +35,7 @@ use slab::Slab;
 use crate::error::{Error, ErrorKind, Result};
 use crate::exception::{ExceptionContext, ExceptionHandler};
 use crate::future::{Future, FutureRef};
-use crate::handle::{Handle, TimerHandle};
+use crate::handle::{Handle, HandlePool, TimerHandle};
 use crate::host::{Events, Host, Interest, Token};
 use crate::task::{self, Task, TaskBody, TaskControl, TaskFactory, TaskRef};
 use crate::time::Instant;
@@ -71,6 +71,8 @@ impl IoEntry {
 
 pub(crate) struct LoopInner {
     ready: RefCell<VecDeque<Ready>>,
+    /// Spent callback nodes, reused by `call_soon` and `call_at`.
+    handles: RefCell<HandlePool>,
     timers: RefCell<Timers>,
     host: RefCell<Box<dyn Host>>,
     shared: Arc<Shared>,
@@ -133,6 +135,7 @@ impl EventLoop {
         EventLoop {
             inner: Rc::new(LoopInner {
                 ready: RefCell::new(VecDeque::new()),
+                handles: RefCell::new(HandlePool::default()),
                 timers: RefCell::new(Timers::default()),
                 host: RefCell::new(Box::new(host)),
                 shared: Arc::new(Shared::new(notifier)),
@@ -182,7 +185,7 @@ impl EventLoop {
     /// [`ErrorKind::Runtime`] if the loop is closed.
     pub fn call_soon(&self, f: impl FnOnce() + 'static) -> Result<Handle> {
         self.check_closed()?;
-        let handle = Handle::once(f);
+        let handle = self.inner.handles.borrow_mut().once(f);
         self.push_ready(Ready::Call(handle.clone()));
         Ok(handle)
     }
@@ -230,7 +233,7 @@ impl EventLoop {
     /// [`ErrorKind::Runtime`] if the loop is closed.
     pub fn call_at(&self, when: Instant, f: impl FnOnce() + 'static) -> Result<TimerHandle> {
         self.check_closed()?;
-        let handle = Handle::once(f);
+        let handle = self.inner.handles.borrow_mut().once(f);
         self.inner.timers.borrow_mut().push(when, handle.clone());
         Ok(TimerHandle::new(
             handle,
@@ -424,6 +427,8 @@ impl EventLoop {
                     if !h.cancelled() {
                         self.run_handle(&h);
                     }
+                    let spare = self.inner.handles.borrow_mut().recycle(h);
+                    drop(spare);
                 }
                 Some(Ready::Task(header)) => self.run_task(&header),
                 None => break,

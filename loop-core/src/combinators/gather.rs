@@ -76,15 +76,21 @@ impl<T: 'static, M: Mode<T> + 'static> Gathering<T, M> {
             }
         }
         if remaining == 0 {
-            let read = self.read;
-            let results = self
-                .children
-                .borrow()
-                .iter()
-                .map(|c| M::item(read(c)))
-                .collect::<Result<Vec<_>>>();
+            let results = self.collect();
             self.settle(results);
         }
+    }
+
+    /// Every child's outcome in input order, stopping at the first read that fails. The
+    /// `Vec` is sized up front: collecting into `Result<Vec<_>>` cannot know the length
+    /// and would grow (and copy) it repeatedly.
+    fn collect(&self) -> Result<Vec<M::Item>> {
+        let children = self.children.borrow();
+        let mut results = Vec::with_capacity(children.len());
+        for child in children.iter() {
+            results.push(M::item((self.read)(child))?);
+        }
+        Ok(results)
     }
 
     /// The outer future's done-callback: if it was cancelled from outside, cancel the
