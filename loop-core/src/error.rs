@@ -33,6 +33,31 @@ pub enum ErrorKind {
     /// The simulation host has nothing left that could ever happen: the loop would block
     /// forever.
     Stalled,
+    /// A non-blocking I/O operation could not proceed now (`BlockingIOError`). Raw I/O
+    /// objects return it; transports treat it as "wait for readiness", never as a failure.
+    WouldBlock,
+    /// The peer refused the connection, or (on a connected datagram endpoint) the peer's
+    /// port is unreachable (`ConnectionRefusedError`).
+    ConnectionRefused,
+    /// The peer reset the connection (`ConnectionResetError`).
+    ConnectionReset,
+    /// The connection was aborted on this side, for instance before it was accepted
+    /// (`ConnectionAbortedError`).
+    ConnectionAborted,
+    /// Writing to a channel whose other end is closed (`BrokenPipeError`).
+    BrokenPipe,
+    /// The operation needs a connected socket (`ENOTCONN`).
+    NotConnected,
+    /// The local address is already in use (`EADDRINUSE`).
+    AddrInUse,
+    /// The local address cannot be assigned (`EADDRNOTAVAIL`).
+    AddrNotAvailable,
+    /// The operation is not supported by this transport or backend
+    /// (`NotImplementedError`).
+    Unsupported,
+    /// An operating-system error with no kind of its own (`OSError`); the source carries
+    /// the details.
+    Io,
     /// An error raised by user code, carried in [`Error::source`].
     Other,
 }
@@ -50,6 +75,16 @@ impl ErrorKind {
             ErrorKind::QueueEmpty => "queue empty",
             ErrorKind::Host => "host error",
             ErrorKind::Stalled => "simulation stalled",
+            ErrorKind::WouldBlock => "operation would block",
+            ErrorKind::ConnectionRefused => "connection refused",
+            ErrorKind::ConnectionReset => "connection reset by peer",
+            ErrorKind::ConnectionAborted => "connection aborted",
+            ErrorKind::BrokenPipe => "broken pipe",
+            ErrorKind::NotConnected => "not connected",
+            ErrorKind::AddrInUse => "address in use",
+            ErrorKind::AddrNotAvailable => "address not available",
+            ErrorKind::Unsupported => "unsupported operation",
+            ErrorKind::Io => "i/o error",
             ErrorKind::Other => "error",
         }
     }
@@ -149,6 +184,12 @@ impl Error {
         self.kind == ErrorKind::Timeout
     }
 
+    /// Whether this is [`ErrorKind::WouldBlock`]: a non-blocking operation must wait for
+    /// readiness.
+    pub fn is_would_block(&self) -> bool {
+        self.kind == ErrorKind::WouldBlock
+    }
+
     /// The wrapped source error, if any.
     pub fn get_ref(&self) -> Option<&(dyn core::error::Error + Send + Sync + 'static)> {
         self.source.as_deref()
@@ -169,6 +210,34 @@ impl Error {
             Cow::Borrowed("panic with a non-string payload")
         };
         Error::new(ErrorKind::Panicked, message)
+    }
+}
+
+/// Maps an OS error to the portable kinds, so the same failure looks the same on every
+/// backend (the simulated network produces these kinds directly).
+#[cfg(feature = "std")]
+impl From<std::io::Error> for Error {
+    fn from(error: std::io::Error) -> Self {
+        use std::io::ErrorKind as Io;
+        let kind = match error.kind() {
+            Io::WouldBlock => ErrorKind::WouldBlock,
+            Io::ConnectionRefused => ErrorKind::ConnectionRefused,
+            Io::ConnectionReset => ErrorKind::ConnectionReset,
+            Io::ConnectionAborted => ErrorKind::ConnectionAborted,
+            Io::BrokenPipe => ErrorKind::BrokenPipe,
+            Io::NotConnected => ErrorKind::NotConnected,
+            Io::AddrInUse => ErrorKind::AddrInUse,
+            Io::AddrNotAvailable => ErrorKind::AddrNotAvailable,
+            Io::Unsupported => ErrorKind::Unsupported,
+            Io::TimedOut => ErrorKind::Timeout,
+            Io::InvalidInput => ErrorKind::InvalidInput,
+            _ => ErrorKind::Io,
+        };
+        if kind == ErrorKind::WouldBlock {
+            // The hot path: no allocation for the most common "error".
+            return Error::from_kind(kind);
+        }
+        Error::with_source(kind, error)
     }
 }
 

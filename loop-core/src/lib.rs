@@ -39,6 +39,7 @@ mod exception;
 mod future;
 mod handle;
 pub mod host;
+pub mod net;
 mod panic;
 pub mod protocol;
 pub mod sim;
