@@ -29,7 +29,10 @@ fn pair(seed: u64, window: usize) -> Pair {
     let peer = accepted.borrow()[0].clone();
     let peer_end = w
         .net
-        .connection(extra_addr(&local, "peername"), extra_addr(&local, "sockname"))
+        .connection(
+            extra_addr(&local, "peername"),
+            extra_addr(&local, "sockname"),
+        )
         .unwrap();
     Pair {
         w,
@@ -52,9 +55,17 @@ fn defaults_pause_strictly_above_64k_and_resume_at_16k() {
     assert_eq!(p.local.get_write_buffer_size(), 64 * 1024);
     assert_eq!(p.client.borrow().paused, 0, "equal to high: no pause");
     p.local.write(&[3u8]).unwrap();
-    assert_eq!(p.client.borrow().paused, 1, "strictly above high: paused at once");
+    assert_eq!(
+        p.client.borrow().paused,
+        1,
+        "strictly above high: paused at once"
+    );
     p.local.write(&vec![4u8; 10_000]).unwrap();
-    assert_eq!(p.client.borrow().paused, 1, "paused once, however much follows");
+    assert_eq!(
+        p.client.borrow().paused,
+        1,
+        "paused once, however much follows"
+    );
     p.w.settle();
     assert_eq!(p.client.borrow().resumed, 0, "the peer does not read");
 
@@ -65,7 +76,10 @@ fn defaults_pause_strictly_above_64k_and_resume_at_16k() {
     assert_eq!(c.pause_sizes, vec![64 * 1024 + 1]);
     assert!(c.resume_sizes[0] <= 16 * 1024, "{:?}", c.resume_sizes);
     assert_clean(&c);
-    assert_eq!(p.peer.borrow().received.len(), 1000 + 64 * 1024 + 1 + 10_000);
+    assert_eq!(
+        p.peer.borrow().received.len(),
+        1000 + 64 * 1024 + 1 + 10_000
+    );
 }
 
 /// A window of one byte drains the buffer one byte per iteration, so every buffer size
@@ -84,7 +98,11 @@ fn limits_zero_zero_pause_on_any_buffered_byte_and_resume_only_when_empty() {
     p.w.settle();
     let c = p.client.borrow();
     assert_eq!(c.resumed, 1);
-    assert_eq!(c.resume_sizes, vec![0], "(0, 0) resumes only on an empty buffer");
+    assert_eq!(
+        c.resume_sizes,
+        vec![0],
+        "(0, 0) resumes only on an empty buffer"
+    );
     assert_eq!(p.peer.borrow().received, b"abcdef");
 }
 
@@ -112,13 +130,20 @@ fn only_low_given_makes_high_four_times_low_and_resume_happens_at_low() {
     p.local.write(&[9u8; 20]).unwrap();
     assert_eq!(p.client.borrow().pause_sizes, vec![19]);
     p.w.settle();
-    assert_eq!(p.client.borrow().resume_sizes, vec![3], "resume exactly at low");
+    assert_eq!(
+        p.client.borrow().resume_sizes,
+        vec![3],
+        "resume exactly at low"
+    );
 }
 
 #[test]
 fn set_write_buffer_limits_validates() {
     let p = pair(5, 1000);
-    let e = p.local.set_write_buffer_limits(Some(1), Some(2)).unwrap_err();
+    let e = p
+        .local
+        .set_write_buffer_limits(Some(1), Some(2))
+        .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::InvalidInput);
     assert_eq!(p.local.get_write_buffer_limits(), (16 * 1024, 64 * 1024));
     p.local.set_write_buffer_limits(Some(100), None).unwrap();
@@ -136,9 +161,13 @@ fn setting_limits_rechecks_pause_and_resume() {
     assert_eq!(p.client.borrow().paused, 0);
     p.local.set_write_buffer_limits(Some(50), None).unwrap();
     assert_eq!(p.client.borrow().paused, 1, "lowering high pauses at once");
-    p.local.set_write_buffer_limits(Some(200), Some(150)).unwrap();
+    p.local
+        .set_write_buffer_limits(Some(200), Some(150))
+        .unwrap();
     assert_eq!(p.client.borrow().resumed, 1, "raising low resumes at once");
-    p.local.set_write_buffer_limits(Some(200), Some(150)).unwrap();
+    p.local
+        .set_write_buffer_limits(Some(200), Some(150))
+        .unwrap();
     let c = p.client.borrow();
     assert_eq!((c.paused, c.resumed), (1, 1), "no duplicate notifications");
     assert_clean(&c);
@@ -178,10 +207,17 @@ fn producer_driven_by_pause_and_resume() {
     assert_eq!(sent.get(), TOTAL);
     let got = &p.peer.borrow().received;
     assert_eq!(got.len(), TOTAL);
-    assert!(got.iter().enumerate().all(|(i, b)| *b == i as u8), "bytes in order");
+    assert!(
+        got.iter().enumerate().all(|(i, b)| *b == i as u8),
+        "bytes in order"
+    );
     let c = p.client.borrow();
     assert_eq!(c.paused, c.resumed, "always paired");
-    assert!(c.paused >= 2, "the producer was paused repeatedly: {}", c.paused);
+    assert!(
+        c.paused >= 2,
+        "the producer was paused repeatedly: {}",
+        c.paused
+    );
     assert_clean(&c);
 }
 
@@ -189,7 +225,9 @@ fn producer_driven_by_pause_and_resume() {
 fn one_large_write_against_a_stalled_then_resumed_reader() {
     let p = pair(8, 64 * 1024);
     p.peer_end.hold_reads(true);
-    let data: Vec<u8> = (0..4 * 1024 * 1024).map(|i: usize| (i % 251) as u8).collect();
+    let data: Vec<u8> = (0..4 * 1024 * 1024)
+        .map(|i: usize| (i % 251) as u8)
+        .collect();
     p.local.write(&data).unwrap();
     assert_eq!(p.local.get_write_buffer_size(), data.len() - 64 * 1024);
     assert_eq!(p.client.borrow().paused, 1);
@@ -212,7 +250,11 @@ fn pause_reading_stops_data_received_and_builds_back_pressure() {
     peer_t.write(&vec![5u8; 100_000]).unwrap();
     p.w.settle();
     assert_eq!(p.client.borrow().reads, 0, "paused: nothing delivered");
-    assert_eq!(p.peer.borrow().paused, 1, "the peer feels the back-pressure");
+    assert_eq!(
+        p.peer.borrow().paused,
+        1,
+        "the peer feels the back-pressure"
+    );
     p.local.resume_reading();
     assert!(p.local.is_reading());
     p.w.settle();
@@ -232,7 +274,11 @@ fn resume_reading_delivers_data_that_waited() {
     p.peer.borrow().t().write_eof().unwrap();
     p.w.settle();
     assert!(p.client.borrow().received.is_empty());
-    assert_eq!(p.client.borrow().eof, 0, "EOF waits behind the paused reader too");
+    assert_eq!(
+        p.client.borrow().eof,
+        0,
+        "EOF waits behind the paused reader too"
+    );
     p.local.resume_reading();
     p.w.settle();
     assert_eq!(p.client.borrow().received, b"waiting");

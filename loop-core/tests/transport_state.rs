@@ -5,8 +5,8 @@ mod util;
 
 use std::time::Duration;
 
-use loop_core::sim::{NetConfig, SimConnection};
 use loop_core::ErrorKind;
+use loop_core::sim::{NetConfig, SimConnection};
 use util::{Recorder, addr, assert_clean, extra_addr, new_log, world, world_with};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -125,7 +125,10 @@ fn run_sequence(seq: &[Step], keep_open: bool) {
     assert_eq!(peer_rec.borrow().received, b"hi");
     let conn: SimConnection = w
         .net
-        .connection(extra_addr(&local, "sockname"), extra_addr(&local, "peername"))
+        .connection(
+            extra_addr(&local, "sockname"),
+            extra_addr(&local, "peername"),
+        )
         .unwrap();
 
     let mut model = Model::new();
@@ -137,7 +140,11 @@ fn run_sequence(seq: &[Step], keep_open: bool) {
             Step::WriteEof => {
                 let r = local.write_eof();
                 // write_eof on a closing transport is an error, never silent.
-                assert_eq!(r.is_err(), model.closing || model.decided.is_some(), "{ctx}");
+                assert_eq!(
+                    r.is_err(),
+                    model.closing || model.decided.is_some(),
+                    "{ctx}"
+                );
             }
             Step::PeerEof => {
                 let _ = peer.write_eof();
@@ -150,7 +157,11 @@ fn run_sequence(seq: &[Step], keep_open: bool) {
             let e = local.write(b"x").unwrap_err();
             assert_eq!(e.kind(), ErrorKind::Runtime, "{ctx}: write must fail");
         }
-        assert_eq!(local.is_closing(), model.decided.is_some(), "{ctx}: is_closing");
+        assert_eq!(
+            local.is_closing(),
+            model.decided.is_some(),
+            "{ctx}: is_closing"
+        );
     }
     if model.decided.is_none() {
         local.close();
@@ -165,7 +176,12 @@ fn run_sequence(seq: &[Step], keep_open: bool) {
     let c = client.borrow();
     assert_clean(&c);
     assert_eq!(c.made, 1, "{ctx}");
-    assert_eq!(c.lost_kind(), model.decided.unwrap(), "{ctx}: {:?}", log.borrow());
+    assert_eq!(
+        c.lost_kind(),
+        model.decided.unwrap(),
+        "{ctx}: {:?}",
+        log.borrow()
+    );
     assert!(
         log.borrow()
             .iter()
@@ -228,7 +244,10 @@ fn orderings_keep_the_invariants_under_latency() {
         let peer = peer_rec.borrow().t();
         let conn = w
             .net
-            .connection(extra_addr(&local, "sockname"), extra_addr(&local, "peername"))
+            .connection(
+                extra_addr(&local, "sockname"),
+                extra_addr(&local, "peername"),
+            )
             .unwrap();
         for &step in seq {
             peer.write(b"0123456789").ok();
@@ -269,7 +288,11 @@ fn connection_made_is_scheduled_not_called_inline() {
     let log = new_log();
     let (_server, accepted) = w.recording_server(a, "peer", &log, |_| {});
     let (_t, client) = w.connect(a, "local", &log, |_| {});
-    assert_eq!(client.borrow().made, 1, "made before create_connection returns");
+    assert_eq!(
+        client.borrow().made,
+        1,
+        "made before create_connection returns"
+    );
     w.settle();
     assert_eq!(accepted.borrow().len(), 1);
     assert_eq!(accepted.borrow()[0].borrow().made, 1);
@@ -284,7 +307,10 @@ fn close_flushes_then_reports_a_clean_loss() {
     let (local, client) = w.connect(a, "local", &log, |_| {});
     let payload: Vec<u8> = (0..100u8).collect();
     local.write(&payload).unwrap();
-    assert!(local.get_write_buffer_size() > 0, "the window holds only 10 bytes");
+    assert!(
+        local.get_write_buffer_size() > 0,
+        "the window holds only 10 bytes"
+    );
     local.close();
     assert!(local.is_closing());
     assert!(client.borrow().lost.is_empty(), "lost only after the flush");
@@ -309,7 +335,11 @@ fn abort_drops_the_buffer() {
     local.close();
     w.settle();
     let peer = accepted.borrow()[0].clone();
-    assert_eq!(peer.borrow().received.len(), 10, "only what was already sent");
+    assert_eq!(
+        peer.borrow().received.len(),
+        10,
+        "only what was already sent"
+    );
     assert_eq!(client.borrow().lost_kind(), None, "abort is a clean loss");
 }
 
@@ -322,11 +352,17 @@ fn peer_reset_is_reported_to_connection_lost() {
     let (local, client) = w.connect(a, "local", &log, |_| {});
     w.settle();
     w.net
-        .connection(extra_addr(&local, "sockname"), extra_addr(&local, "peername"))
+        .connection(
+            extra_addr(&local, "sockname"),
+            extra_addr(&local, "peername"),
+        )
         .unwrap()
         .reset();
     w.settle();
-    assert_eq!(client.borrow().lost_kind(), Some(ErrorKind::ConnectionReset));
+    assert_eq!(
+        client.borrow().lost_kind(),
+        Some(ErrorKind::ConnectionReset)
+    );
     assert_eq!(
         accepted.borrow()[0].borrow().lost_kind(),
         Some(ErrorKind::ConnectionReset)
@@ -399,7 +435,11 @@ fn empty_write_is_a_no_op_and_writelines_concatenates() {
     local.write(b"").unwrap();
     local.writelines(&[]).unwrap();
     local.writelines(&[b"abc", b"", b"defg", b"hij"]).unwrap();
-    assert_eq!(local.get_write_buffer_size(), 5, "5 went out in one vectored write");
+    assert_eq!(
+        local.get_write_buffer_size(),
+        5,
+        "5 went out in one vectored write"
+    );
     local.writelines(&[b"kl", b"m"]).unwrap();
     assert_eq!(local.get_write_buffer_size(), 8);
     w.settle();
@@ -418,7 +458,10 @@ fn extra_info_names_both_ends() {
     let peer = accepted.borrow()[0].borrow().t();
     assert_eq!(extra_addr(&local, "peername"), a);
     assert_eq!(extra_addr(&peer, "sockname"), a);
-    assert_eq!(extra_addr(&peer, "peername"), extra_addr(&local, "sockname"));
+    assert_eq!(
+        extra_addr(&peer, "peername"),
+        extra_addr(&local, "sockname")
+    );
     assert_eq!(local.get_extra_info("no such key"), None);
     local.close();
     w.settle();

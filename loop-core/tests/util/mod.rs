@@ -1,7 +1,10 @@
 //! Shared helpers for the transport and network tests: a simulated world, a recording
 //! protocol, and a way to run the loop for a stretch of virtual time.
 #![allow(dead_code, reason = "each test crate uses a different subset")]
-#![allow(unreachable_pub, reason = "helpers shared by the test crates, not an API")]
+#![allow(
+    unreachable_pub,
+    reason = "helpers shared by the test crates, not an API"
+)]
 
 use std::cell::RefCell;
 use std::net::SocketAddr;
@@ -170,10 +173,12 @@ impl Recorder {
 
     fn check_alive(&mut self, what: &str) {
         if self.made != 1 {
-            self.violations.push(format!("{what} before connection_made"));
+            self.violations
+                .push(format!("{what} before connection_made"));
         }
         if !self.lost.is_empty() {
-            self.violations.push(format!("{what} after connection_lost"));
+            self.violations
+                .push(format!("{what} after connection_lost"));
         }
     }
 
@@ -205,7 +210,8 @@ impl Protocol for Recorder {
     fn data_received(&mut self, data: &[u8]) {
         self.check_alive("data_received");
         if self.eof > 0 {
-            self.violations.push("data_received after eof_received".into());
+            self.violations
+                .push("data_received after eof_received".into());
         }
         if data.is_empty() {
             self.violations.push("empty data_received".into());
@@ -258,7 +264,8 @@ impl Protocol for Recorder {
     fn resume_writing(&mut self) {
         self.check_alive("resume_writing");
         if self.paused != self.resumed + 1 {
-            self.violations.push("resume_writing without pause_writing".into());
+            self.violations
+                .push("resume_writing without pause_writing".into());
         }
         self.resumed += 1;
         let size = self.t().get_write_buffer_size();
