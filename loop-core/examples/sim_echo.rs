@@ -1,65 +1,48 @@
-//! An echo server and a client on the simulated network, with latency and split writes.
-//!
-//! The server protocol closes idle connections after 5 seconds (virtual time) with a
-//! `call_later` timer reset on every `data_received`, as the seeds' echo server does.
-use std::cell::RefCell;
-use std::net::SocketAddr;
-use std::rc::Rc;
-use std::time::Duration;
+//! An echo server and a client on the simulated network, with latency and writes split
+//! into random segments (`tests/sim_echo.rs` adds the seeds' 5-second idle timeout).
+use std::{net::SocketAddr, rc::Rc, time::Duration};
 
 use loop_core::net::{Net, ServerOptions};
 use loop_core::sim::{NetConfig, SimHost, SimNet};
-use loop_core::{Error, EventLoop, Future, Protocol, TimerHandle, Transport};
+use loop_core::{Error, EventLoop, Future, Protocol, Transport};
 
-const IDLE: Duration = Duration::from_secs(5);
+const MESSAGE: &[u8] = b"hello, simulated world";
 
-struct EchoServer {
-    lp: EventLoop,
-    transport: Option<Rc<dyn Transport>>,
-    idle: Option<TimerHandle>,
-}
+#[derive(Default)]
+struct Echo(Option<Rc<dyn Transport>>);
 
-impl EchoServer {
-    fn rearm(&mut self) {
-        if let Some(t) = self.idle.take() {
-            t.cancel();
-        }
-        let transport = self.transport.clone().expect("connected");
-        self.idle = self.lp.call_later(IDLE, move || transport.close()).ok();
-    }
-}
-
-impl Protocol for EchoServer {
+impl Protocol for Echo {
     fn connection_made(&mut self, transport: Rc<dyn Transport>) {
-        self.transport = Some(transport);
-        self.rearm();
+        self.0 = Some(transport);
     }
     fn data_received(&mut self, data: &[u8]) {
-        self.transport
+        self.0
             .as_ref()
             .expect("connected")
             .write(data)
             .expect("open");
-        self.rearm();
-    }
-    fn connection_lost(&mut self, _error: Option<Error>) {
-        if let Some(t) = self.idle.take() {
-            t.cancel();
-        }
     }
 }
 
 struct Client {
+    transport: Option<Rc<dyn Transport>>,
     received: Vec<u8>,
-    closed: Future<()>,
+    done: Future<usize>,
 }
 
 impl Protocol for Client {
+    fn connection_made(&mut self, transport: Rc<dyn Transport>) {
+        transport.write(MESSAGE).expect("open");
+        self.transport = Some(transport);
+    }
     fn data_received(&mut self, data: &[u8]) {
         self.received.extend_from_slice(data);
+        if self.received.len() == MESSAGE.len() {
+            self.transport.as_ref().expect("connected").close();
+        }
     }
     fn connection_lost(&mut self, _error: Option<Error>) {
-        let _ = self.closed.set_result(());
+        let _ = self.done.set_result(self.received.len());
     }
 }
 
@@ -71,34 +54,25 @@ fn main() -> loop_core::Result<()> {
         .with_max_segment(3);
     let net = SimNet::with_config(&lp, &host, config);
     let addr: SocketAddr = "127.0.0.1:8888".parse().expect("valid address");
-    let lp2 = lp.clone();
-    let client = lp.run_until_complete(async move {
-        let server_lp = lp2.clone();
-        let factory = move || EchoServer {
-            lp: server_lp.clone(),
-            transport: None,
-            idle: None,
-        };
+    let done = lp.create_future::<usize>();
+    let d = done.clone();
+    let echoed = lp.run_until_complete(async move {
         let server = net
-            .create_server(factory, addr, ServerOptions::default())
+            .create_server(Echo::default, addr, ServerOptions::default())
             .await?;
-        let closed = lp2.create_future::<()>();
         let client = || Client {
+            transport: None,
             received: Vec::new(),
-            closed: closed.clone(),
+            done: d,
         };
-        let (transport, client) = net.create_connection(client, addr).await?;
-        transport.write(b"hello, simulated world")?;
-        // The server closes the idle connection 5 s after the echo; the client sees EOF.
-        closed.await?;
+        net.create_connection(client, addr).await?;
+        let echoed = done.await?;
         server.close();
-        server.wait_closed().await;
-        Ok::<_, Error>(client)
+        server.wait_closed().await; // the server side sees EOF and closes too
+        Ok::<_, Error>(echoed)
     })??;
-    let client: Rc<RefCell<Client>> = client;
     println!(
-        "echoed {:?}, connection closed by the idle timer at t = {:.3} s",
-        String::from_utf8_lossy(&client.borrow().received),
+        "{echoed} bytes echoed by t = {:.3} s (virtual)",
         lp.time().as_secs_f64()
     );
     Ok(())

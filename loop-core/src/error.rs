@@ -62,7 +62,7 @@ pub enum ErrorKind {
     /// An operating-system error with no kind of its own (`OSError`); the source carries
     /// the details.
     Io,
-    /// An error raised by user code, carried in [`Error::source`].
+    /// An error raised by user code, carried as its source ([`Error::get_ref`]).
     Other,
 }
 

@@ -360,7 +360,7 @@ impl EventLoop {
         Ok(())
     }
 
-    /// Run one iteration (see the [module docs](self)). Exposed for hosts and tests that
+    /// Run one iteration (asyncio's `_run_once`). Exposed for hosts and tests that
     /// drive the loop step by step.
     ///
     /// # Errors
@@ -368,44 +368,59 @@ impl EventLoop {
     /// A host failure from `poll`.
     pub fn run_once(&self) -> Result<()> {
         let inner = &*self.inner;
-        inner.timers.borrow_mut().compact();
+        let has_timers = {
+            let mut timers = inner.timers.borrow_mut();
+            timers.compact();
+            !timers.is_empty()
+        };
         self.drain_injected();
 
         let mut timeout = if !inner.ready.borrow().is_empty() || inner.stopping.get() {
             Some(Duration::ZERO)
-        } else {
+        } else if has_timers {
             let next = inner.timers.borrow().next_deadline();
             next.map(|when| when.saturating_duration_since(self.time()))
+        } else {
+            None
         };
 
         let mut events = core::mem::take(&mut *inner.events.borrow_mut());
         events.clear();
-        if timeout != Some(Duration::ZERO) {
+        // Only a poll that may block needs wake-ups from other threads; the SeqCst
+        // stores are full barriers, so a non-blocking poll skips them.
+        let may_block = timeout != Some(Duration::ZERO);
+        if may_block {
             inner.shared.polling.store(true, Ordering::SeqCst);
             if !inner.shared.queue.is_empty() {
                 timeout = Some(Duration::ZERO);
             }
         }
         let polled = inner.host.borrow_mut().poll(&mut events, timeout);
-        inner.shared.polling.store(false, Ordering::SeqCst);
+        if may_block {
+            inner.shared.polling.store(false, Ordering::SeqCst);
+        }
         if let Err(e) = polled {
             *inner.events.borrow_mut() = events;
             return Err(e);
         }
-        self.process_events(&events);
+        if !events.is_empty() {
+            self.process_events(&events);
+        }
         *inner.events.borrow_mut() = events;
         self.drain_injected();
 
-        let end = {
-            let host = inner.host.borrow();
-            host.now() + host.clock_resolution()
-        };
-        loop {
-            let due = inner.timers.borrow_mut().pop_due(end);
-            match due {
-                Some(h) if h.cancelled() => {}
-                Some(h) => inner.ready.borrow_mut().push_back(Ready::Call(h)),
-                None => break,
+        if has_timers {
+            let end = {
+                let host = inner.host.borrow();
+                host.now() + host.clock_resolution()
+            };
+            loop {
+                let due = inner.timers.borrow_mut().pop_due(end);
+                match due {
+                    Some(h) if h.cancelled() => {}
+                    Some(h) => inner.ready.borrow_mut().push_back(Ready::Call(h)),
+                    None => break,
+                }
             }
         }
 
@@ -468,15 +483,16 @@ impl EventLoop {
         }
         let task = self.inner.tasks.borrow().get(header.key).cloned();
         let Some(task) = task else { return };
-        let start = self.inner.debug.get().then(|| self.time());
-        let t = task.clone();
-        task.step();
-        if let Some(start) = start {
-            self.report_if_slow(start, || {
-                ExceptionContext::new(format!("executing step of task {}", t.name()))
-                    .with_task(TaskRef(t.clone()))
-            });
+        if !self.inner.debug.get() {
+            task.step();
+            return;
         }
+        let start = self.time();
+        task.clone().step();
+        self.report_if_slow(start, || {
+            ExceptionContext::new(format!("executing step of task {}", task.name()))
+                .with_task(TaskRef(task.clone()))
+        });
     }
 
     fn report_if_slow(&self, start: Instant, ctx: impl FnOnce() -> ExceptionContext) {
@@ -489,11 +505,16 @@ impl EventLoop {
     }
 
     /// Move wake-ups and thread-safe callbacks into the ready queue.
+    #[inline]
     fn drain_injected(&self) {
-        let shared = &self.inner.shared;
-        if shared.queue.is_empty() {
-            return;
+        if !self.inner.shared.queue.is_empty() {
+            self.drain_injected_slow();
         }
+    }
+
+    #[inline(never)]
+    fn drain_injected_slow(&self) {
+        let shared = &self.inner.shared;
         let mut ready = self.inner.ready.borrow_mut();
         while let Some(item) = shared.queue.pop() {
             match item {
@@ -525,7 +546,7 @@ impl EventLoop {
         let slot = result.clone();
         let body = async move {
             let value = fut.await;
-            slot.complete(Ok(value));
+            slot.complete_task(Ok(value));
         };
         self.spawn_body(result, body)
     }
@@ -546,7 +567,7 @@ impl EventLoop {
                     let message = e.message().map(|m| Cow::Owned(String::from(m)));
                     slot.cancel_direct(message);
                 }
-                outcome => slot.complete(outcome),
+                outcome => slot.complete_task(outcome),
             }
         };
         self.spawn_body(result, body)
@@ -570,7 +591,7 @@ impl EventLoop {
             }
             None => task::spawn(self, result.clone(), body),
         };
-        task.0.header().schedule();
+        self.schedule_task(task.0.header());
         Task::new(result, task)
     }
 
@@ -598,6 +619,18 @@ impl EventLoop {
             .filter(|(_, t)| !t.done())
             .map(|(_, t)| TaskRef(t.clone()))
             .collect()
+    }
+
+    /// Schedule a task's step from the loop's own thread: straight into the ready queue
+    /// (after whatever was injected before, so the order is the one the injector would
+    /// give), sparing the cross-thread queue. Coalesces with pending wake-ups.
+    pub(crate) fn schedule_task(&self, header: &Arc<TaskHeader>) {
+        if header.done.load(Ordering::Acquire) {
+            return;
+        }
+        if !header.scheduled.swap(true, Ordering::AcqRel) {
+            self.push_ready(Ready::Task(header.clone()));
+        }
     }
 
     pub(crate) fn new_task_header(&self) -> Arc<TaskHeader> {

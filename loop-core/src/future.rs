@@ -170,6 +170,20 @@ impl<T: 'static> Future<T> {
         true
     }
 
+    /// Complete a task's result with the output of the task's future. As in asyncio's
+    /// `Task.__step`, a future that returns a value after `cancel()` was requested in its
+    /// last step (the task cancelled itself) ends cancelled; an error is kept.
+    pub(crate) fn complete_task(&self, outcome: Result<T>) {
+        if outcome.is_ok()
+            && let Some(task) = self.task()
+            && let Some(message) = task.take_cancel_request()
+        {
+            self.cancel_direct(message);
+        } else {
+            self.complete(outcome);
+        }
+    }
+
     /// Complete a pending future. The caller checked that it is pending.
     pub(crate) fn complete(&self, outcome: Result<T>) {
         let waiters = {
@@ -283,10 +297,14 @@ impl<T: 'static> Future<T> {
     }
 
     fn remove_waiter(&self, id: u64) -> usize {
-        let mut st = self.inner.state.borrow_mut();
-        let before = st.waiters.len();
-        st.waiters.retain(|(i, _)| *i != id);
-        before - st.waiters.len()
+        // Ids are unique. The removed waiter (a user closure) is dropped after the borrow
+        // ends: its destructor may look at this future.
+        let removed = {
+            let mut st = self.inner.state.borrow_mut();
+            let pos = st.waiters.iter().position(|(i, _)| *i == id);
+            pos.map(|p| st.waiters.remove(p))
+        };
+        usize::from(removed.is_some())
     }
 
     /// Register `waker` under `slot` (allocating one on first use); returns the slot.

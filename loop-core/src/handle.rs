@@ -14,14 +14,20 @@ const IN_HEAP: u8 = 2;
 /// The type-erased callback behind a [`Handle`].
 pub(crate) trait Callback {
     fn call(&self);
-    fn flags(&self) -> &Cell<u8>;
     /// Drop the closure early (after a cancel), when the callback kind allows it.
     fn release(&self);
     fn name(&self) -> &'static str;
 }
 
-struct Once<F> {
+/// A callback with its state flags. The flags sit outside the trait object, so checking
+/// for cancellation (done for every callback the loop runs) is a plain load, not a
+/// virtual call.
+pub(crate) struct Node<C: ?Sized> {
     flags: Cell<u8>,
+    callback: C,
+}
+
+struct Once<F> {
     f: Cell<Option<F>>,
 }
 
@@ -30,9 +36,6 @@ impl<F: FnOnce()> Callback for Once<F> {
         if let Some(f) = self.f.take() {
             f();
         }
-    }
-    fn flags(&self) -> &Cell<u8> {
-        &self.flags
     }
     fn release(&self) {
         drop(self.f.take());
@@ -43,16 +46,12 @@ impl<F: FnOnce()> Callback for Once<F> {
 }
 
 struct Repeat<F> {
-    flags: Cell<u8>,
     f: F,
 }
 
 impl<F: Fn()> Callback for Repeat<F> {
     fn call(&self) {
         (self.f)();
-    }
-    fn flags(&self) -> &Cell<u8> {
-        &self.flags
     }
     fn release(&self) {}
     fn name(&self) -> &'static str {
@@ -65,20 +64,22 @@ impl<F: Fn()> Callback for Repeat<F> {
 ///
 /// Cloning gives another reference to the same callback.
 #[derive(Clone)]
-pub struct Handle(pub(crate) Rc<dyn Callback>);
+pub struct Handle(pub(crate) Rc<Node<dyn Callback>>);
 
 impl Handle {
     pub(crate) fn once<F: FnOnce() + 'static>(f: F) -> Handle {
-        Handle(Rc::new(Once {
+        Handle(Rc::new(Node {
             flags: Cell::new(0),
-            f: Cell::new(Some(f)),
+            callback: Once {
+                f: Cell::new(Some(f)),
+            },
         }))
     }
 
     pub(crate) fn repeat<F: Fn() + 'static>(f: F) -> Handle {
-        Handle(Rc::new(Repeat {
+        Handle(Rc::new(Node {
             flags: Cell::new(0),
-            f,
+            callback: Repeat { f },
         }))
     }
 
@@ -90,35 +91,35 @@ impl Handle {
 
     /// Returns whether this call cancelled it (it was not cancelled before).
     fn cancel_inner(&self) -> bool {
-        let flags = self.0.flags();
+        let flags = &self.0.flags;
         if flags.get() & CANCELLED != 0 {
             return false;
         }
         flags.set(flags.get() | CANCELLED);
-        self.0.release();
+        self.0.callback.release();
         true
     }
 
     /// Whether the callback was cancelled.
     pub fn cancelled(&self) -> bool {
-        self.0.flags().get() & CANCELLED != 0
+        self.0.flags.get() & CANCELLED != 0
     }
 
     /// The callback's type name (a closure's is its defining function plus `{{closure}}`),
     /// used in debug-mode reports.
     pub fn name(&self) -> &'static str {
-        self.0.name()
+        self.0.callback.name()
     }
 
     /// Run the callback unless it was cancelled.
     pub(crate) fn run(&self) {
         if !self.cancelled() {
-            self.0.call();
+            self.0.callback.call();
         }
     }
 
     pub(crate) fn set_in_heap(&self, in_heap: bool) {
-        let flags = self.0.flags();
+        let flags = &self.0.flags;
         if in_heap {
             flags.set(flags.get() | IN_HEAP);
         } else {
@@ -127,7 +128,7 @@ impl Handle {
     }
 
     fn in_heap(&self) -> bool {
-        self.0.flags().get() & IN_HEAP != 0
+        self.0.flags.get() & IN_HEAP != 0
     }
 
     /// Whether two handles refer to the same callback.

@@ -42,6 +42,8 @@ pub(crate) trait TaskControl {
     /// Run one step: poll the future, or finish a pending cancellation.
     fn step(self: Rc<Self>);
     fn cancel(&self, message: Option<Cow<'static, str>>) -> bool;
+    /// Take a pending cancellation request (its message), if any.
+    fn take_cancel_request(&self) -> Option<Option<Cow<'static, str>>>;
     fn done(&self) -> bool;
     fn id(&self) -> u64;
     fn name(&self) -> String;
@@ -95,13 +97,17 @@ impl<T: 'static, B: core::future::Future<Output = ()> + 'static> TaskControl for
         if self.result.done() {
             return;
         }
-        if let Some(message) = self.must_cancel.borrow_mut().take() {
+        // The body's destructors may call back into this task (cancel it, …): release
+        // the borrow of `must_cancel` (and below, of `fut_waiter`) before dropping it.
+        let cancel_request = self.must_cancel.borrow_mut().take();
+        if let Some(message) = cancel_request {
             self.drop_body();
             self.result.cancel_direct(message);
             self.finish();
             return;
         }
-        self.fut_waiter.borrow_mut().take();
+        let waiter = self.fut_waiter.borrow_mut().take();
+        drop(waiter);
         let mut cx = Context::from_waker(&self.waker);
         let prev = self.lp.enter_task(self.clone());
         self.polling.set(true);
@@ -157,8 +163,12 @@ impl<T: 'static, B: core::future::Future<Output = ()> + 'static> TaskControl for
         if let Some(w) = waiter {
             w.cancel_with_message(message);
         }
-        self.header.schedule();
+        self.lp.schedule_task(&self.header);
         true
+    }
+
+    fn take_cancel_request(&self) -> Option<Option<Cow<'static, str>>> {
+        self.must_cancel.borrow_mut().take()
     }
 
     fn done(&self) -> bool {
@@ -193,7 +203,8 @@ impl<T: 'static, B: core::future::Future<Output = ()> + 'static> TaskControl for
         if !self.polling.get() {
             self.drop_body();
         }
-        self.fut_waiter.borrow_mut().take();
+        let waiter = self.fut_waiter.borrow_mut().take();
+        drop(waiter);
     }
 
     fn result_ref(&self) -> FutureRef {

@@ -68,9 +68,20 @@ impl Timers {
         self.heap.len()
     }
 
+    pub(crate) fn is_empty(&self) -> bool {
+        self.heap.is_empty()
+    }
+
     /// Drop cancelled entries: all of them when they are more than half of a heap of at
     /// least [`MIN_SCHEDULED_FOR_COMPACTION`], else those at the top.
+    #[inline]
     pub(crate) fn compact(&mut self) {
+        if !self.heap.is_empty() {
+            self.compact_nonempty();
+        }
+    }
+
+    fn compact_nonempty(&mut self) {
         if self.should_compact() {
             self.heap.retain(|Reverse(e)| {
                 let keep = !e.handle.cancelled();

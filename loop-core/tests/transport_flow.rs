@@ -1,13 +1,13 @@
 //! Write flow control and read pausing on stream transports (asyncio-overview.rst, "Flow
 //! control callbacks" and WriteTransport.set_write_buffer_limits).
-mod util;
+mod net_util;
 
 use std::cell::Cell;
 use std::rc::Rc;
 
 use loop_core::sim::{NetConfig, SimConnection};
 use loop_core::{ErrorKind, Transport};
-use util::{Recorder, World, addr, assert_clean, extra_addr, new_log, world_with};
+use net_util::{Recorder, World, addr, assert_clean, extra_addr, new_log, world_with};
 
 /// A client connected to a keep-open recording server, and the server end's controls.
 struct Pair {

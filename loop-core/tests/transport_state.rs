@@ -1,13 +1,13 @@
 //! The stream transport's state machine under every ordering of close, abort, write_eof,
 //! peer EOF and peer reset (asyncio-overview.rst, "Connection callbacks" and
 //! "Data reception callbacks").
-mod util;
+mod net_util;
 
 use std::time::Duration;
 
 use loop_core::ErrorKind;
 use loop_core::sim::{NetConfig, SimConnection};
-use util::{Recorder, addr, assert_clean, extra_addr, new_log, world, world_with};
+use net_util::{Recorder, addr, assert_clean, extra_addr, new_log, world, world_with};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Step {

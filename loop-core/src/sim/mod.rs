@@ -4,7 +4,7 @@
 //! straight to the next thing that can happen (the loop's next timer, or the next event
 //! scheduled on the host with [`SimHost::schedule`]), so a program that sleeps an hour of
 //! virtual time finishes in microseconds. Everything is single-threaded and ordered by
-//! `(time, sequence)`; together with the seeded [`SimHost::rng`], a seed reproduces a run
+//! `(time, sequence)`; together with the seeded [`SimHost::with_rng`], a seed reproduces a run
 //! exactly.
 //!
 //! Simulated devices (the in-memory network, [`SimNet`]) schedule their deliveries with
@@ -267,7 +267,10 @@ impl Host for SimHost {
         self.inner.polls.set(self.inner.polls.get() + 1);
         self.run_due(events);
         self.collect_ready(events);
-        let notified = self.inner.notify.notified.swap(false, Ordering::AcqRel);
+        // Load before swapping: the swap is a locked instruction, and a notification is
+        // rare compared with polls.
+        let notify = &self.inner.notify.notified;
+        let notified = notify.load(Ordering::Acquire) && notify.swap(false, Ordering::AcqRel);
         if notified || !events.is_empty() || timeout == Some(Duration::ZERO) {
             return Ok(());
         }

@@ -214,7 +214,8 @@ pub enum NetEventKind {
     },
 }
 
-/// One entry of [`SimNet::trace`].
+/// One entry of [`SimNet::trace`]: a delivery to a socket that still exists (a FIN or
+/// data reaching a closed socket is not recorded; the reset it causes is).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NetEvent {
     /// When it happened (virtual time).
@@ -711,6 +712,27 @@ impl NetInner {
     }
 
     fn close_stream(&self, id: u64) {
+        // Decide while the end still exists, so a FIN or RST is ordered after the data
+        // this end already sent (`send` clamps to the end's last arrival).
+        let farewell = {
+            let st = self.state.borrow();
+            let Some(end) = st.streams.get(&id) else {
+                return;
+            };
+            match (end.peer_id, end.phase, &end.error) {
+                (Some(peer), Phase::Established, None) if !end.rx.is_empty() => {
+                    // Unread data: Linux answers a close with a reset.
+                    Some((peer, Segment::Rst))
+                }
+                (Some(peer), Phase::Established, None) if !end.wr_shut => {
+                    Some((peer, Segment::Fin))
+                }
+                _ => None,
+            }
+        };
+        if let Some((peer, seg)) = farewell {
+            self.send(id, peer, seg);
+        }
         let mut st = self.state.borrow_mut();
         let Some(end) = st.streams.remove(&id) else {
             return;
@@ -721,15 +743,6 @@ impl NetInner {
         drop(st);
         if let Some(token) = end.token {
             self.unregister(token);
-        }
-        let (Some(peer), Phase::Established, None) = (end.peer_id, end.phase, &end.error) else {
-            return;
-        };
-        if !end.rx.is_empty() {
-            // Unread data: Linux answers a close with a reset.
-            self.send(id, peer, Segment::Rst);
-        } else if !end.wr_shut {
-            self.send(id, peer, Segment::Fin);
         }
     }
 }
@@ -1077,18 +1090,20 @@ impl SimListener {
                 .unwrap_or_default()
         };
         self.net.unregister(self.token);
-        // Connections nobody accepted are reset, as the kernel does.
+        // Connections nobody accepted are reset, as the kernel does (after the SYN-ACK
+        // already on its way: the reset is sent before the end is forgotten).
         for (id, _) in pending {
             let peer = self
                 .net
                 .state
-                .borrow_mut()
+                .borrow()
                 .streams
-                .remove(&id)
+                .get(&id)
                 .and_then(|e| e.peer_id);
             if let Some(peer) = peer {
                 self.net.send(id, peer, Segment::Rst);
             }
+            self.net.state.borrow_mut().streams.remove(&id);
         }
     }
 }
@@ -1403,6 +1418,7 @@ impl Net for SimNet {
             };
             let addr = SocketAddr::new(addr.ip(), port);
             let clash = st.listen_addrs.contains_key(&addr)
+                || st.client_ports.contains_key(&(addr.ip(), port))
                 || (addr.ip().is_unspecified() && st.listen_addrs.keys().any(|a| a.port() == port))
                 || st
                     .listen_addrs

@@ -100,11 +100,13 @@ pub trait Transport: BaseTransport {
     fn writelines(&self, data: &[&[u8]]) -> Result<()>;
 
     /// Close the write side after flushing the buffer; data may still be received.
+    /// Calling it again does nothing.
     ///
     /// # Errors
     ///
-    /// [`ErrorKind::Runtime`](crate::ErrorKind::Runtime) if the transport cannot
-    /// half-close (see [`can_write_eof`](Self::can_write_eof)) or is closing.
+    /// [`ErrorKind::Runtime`](crate::ErrorKind::Runtime) if the transport is closing;
+    /// [`ErrorKind::Unsupported`](crate::ErrorKind::Unsupported) if it cannot half-close
+    /// (see [`can_write_eof`](Self::can_write_eof)).
     fn write_eof(&self) -> Result<()>;
 
     /// Whether [`write_eof`](Self::write_eof) is supported.

@@ -1,317 +1,170 @@
-//! Shared helpers for the transport and network tests: a simulated world, a recording
-//! protocol, and a way to run the loop for a stretch of virtual time.
-#![allow(dead_code, reason = "each test crate uses a different subset")]
+//! Helpers shared by the integration tests: an event log, a drop guard that logs, a host
+//! wrapper that records every poll, and a future that yields once.
 #![allow(
-    unreachable_pub,
-    reason = "helpers shared by the test crates, not an API"
+    dead_code,
+    reason = "each test crate uses a different subset of the helpers"
 )]
 
 use std::cell::RefCell;
-use std::net::SocketAddr;
+use std::future::Future;
+use std::pin::Pin;
 use std::rc::Rc;
+use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
-use loop_core::net::{Net, Server, ServerOptions};
-use loop_core::sim::{NetConfig, SimHost, SimNet};
-use loop_core::{Error, ErrorKind, EventLoop, ExtraInfo, Protocol, Transport};
+use loop_core::sim::SimHost;
+use loop_core::{Events, Host, Instant, Interest, Notify, Result, Token};
 
-/// A loop on a simulation host with a simulated network.
-pub struct World {
-    pub host: SimHost,
-    pub lp: EventLoop,
-    pub net: SimNet,
-}
+/// An ordered log of what happened, shared by the closures of a test.
+#[derive(Clone, Default, Debug)]
+pub(crate) struct Log(Rc<RefCell<Vec<String>>>);
 
-pub fn world(seed: u64) -> World {
-    world_with(seed, NetConfig::default())
-}
-
-pub fn world_with(seed: u64, config: NetConfig) -> World {
-    let host = SimHost::new(seed);
-    let lp = EventLoop::new(host.clone());
-    let net = SimNet::with_config(&lp, &host, config);
-    World { host, lp, net }
-}
-
-impl World {
-    /// Run the loop for `d` of virtual time (everything that can happen meanwhile does).
-    pub fn run_for(&self, d: Duration) {
-        let lp = self.lp.clone();
-        self.lp.call_later(d, move || lp.stop()).unwrap();
-        self.lp.run_forever().unwrap();
+impl Log {
+    pub(crate) fn new() -> Self {
+        Log::default()
     }
 
-    /// Run a little: enough for any number of zero-latency exchanges.
-    pub fn settle(&self) {
-        self.run_for(Duration::from_millis(1));
+    pub(crate) fn push(&self, entry: impl Into<String>) {
+        self.0.borrow_mut().push(entry.into());
     }
 
-    /// Run `fut` to completion.
-    pub fn block_on<T: 'static>(&self, fut: impl std::future::Future<Output = T> + 'static) -> T {
-        self.lp.run_until_complete(fut).unwrap()
+    /// A closure that logs `entry` when called (a `call_soon` callback).
+    pub(crate) fn cb(&self, entry: impl Into<String>) -> impl FnOnce() + 'static {
+        let log = self.clone();
+        let entry = entry.into();
+        move || log.push(entry)
     }
 
-    /// A server on `addr` whose connections are driven by recorders named `name`; the
-    /// recorders are collected in the returned list, in accept order.
-    pub fn recording_server(
-        &self,
-        addr: SocketAddr,
-        name: &'static str,
-        log: &Log,
-        setup: impl Fn(&mut Recorder) + 'static,
-    ) -> (Server, Rc<RefCell<Vec<Rc<RefCell<Recorder>>>>>) {
-        let accepted: Rc<RefCell<Vec<Rc<RefCell<Recorder>>>>> = Rc::default();
-        let list = accepted.clone();
-        let log = log.clone();
-        let net = self.net.clone();
-        let server = self.block_on(async move {
-            // The factory returns a fresh protocol; the test keeps a handle to each one.
-            let factory = move || {
-                let r = Rc::new(RefCell::new(Recorder::new(name, &log)));
-                setup(&mut r.borrow_mut());
-                list.borrow_mut().push(r.clone());
-                SharedRecorder(r)
-            };
-            net.create_server(factory, addr, ServerOptions::default())
-                .await
-                .unwrap()
-        });
-        (server, accepted)
+    /// Everything logged so far, leaving the log empty.
+    pub(crate) fn take(&self) -> Vec<String> {
+        std::mem::take(&mut *self.0.borrow_mut())
     }
 
-    /// Connect a recorder named `name` to `addr`.
-    pub fn connect(
-        &self,
-        addr: SocketAddr,
-        name: &'static str,
-        log: &Log,
-        setup: impl FnOnce(&mut Recorder) + 'static,
-    ) -> (Rc<dyn Transport>, Rc<RefCell<Recorder>>) {
-        let net = self.net.clone();
-        let log = log.clone();
-        self.block_on(async move {
-            net.create_connection(
-                move || {
-                    let mut r = Recorder::new(name, &log);
-                    setup(&mut r);
-                    r
-                },
-                addr,
-            )
-            .await
-            .unwrap()
-        })
+    /// Everything logged so far.
+    pub(crate) fn entries(&self) -> Vec<String> {
+        self.0.borrow().clone()
     }
 }
 
-pub fn addr(s: &str) -> SocketAddr {
-    s.parse().unwrap()
+/// Logs `drop <name>` when dropped: proves a closure or a task's future was dropped.
+#[derive(Debug)]
+pub(crate) struct DropGuard {
+    log: Log,
+    name: &'static str,
 }
 
-pub type Log = Rc<RefCell<Vec<String>>>;
-
-pub fn new_log() -> Log {
-    Rc::default()
-}
-
-type DataHook = Box<dyn FnMut(&Rc<dyn Transport>, &[u8])>;
-type TransportHook = Box<dyn FnMut(&Rc<dyn Transport>)>;
-
-/// A protocol that records everything that happens to it and checks the callback order
-/// (connection_made first and once, connection_lost last and once, no data after EOF).
-pub struct Recorder {
-    pub name: &'static str,
-    pub log: Log,
-    pub transport: Option<Rc<dyn Transport>>,
-    pub keep_open: bool,
-    pub received: Vec<u8>,
-    pub reads: usize,
-    pub made: usize,
-    pub eof: usize,
-    pub lost: Vec<Option<ErrorKind>>,
-    pub paused: usize,
-    pub resumed: usize,
-    /// Write-buffer size seen at each pause / resume.
-    pub pause_sizes: Vec<usize>,
-    pub resume_sizes: Vec<usize>,
-    pub violations: Vec<String>,
-    pub on_made: Option<TransportHook>,
-    pub on_data: Option<DataHook>,
-    pub on_eof: Option<TransportHook>,
-    pub on_pause: Option<TransportHook>,
-    pub on_resume: Option<TransportHook>,
-}
-
-impl Recorder {
-    pub fn new(name: &'static str, log: &Log) -> Self {
-        Recorder {
-            name,
+impl DropGuard {
+    pub(crate) fn new(log: &Log, name: &'static str) -> Self {
+        DropGuard {
             log: log.clone(),
-            transport: None,
-            keep_open: false,
-            received: Vec::new(),
-            reads: 0,
-            made: 0,
-            eof: 0,
-            lost: Vec::new(),
-            paused: 0,
-            resumed: 0,
-            pause_sizes: Vec::new(),
-            resume_sizes: Vec::new(),
-            violations: Vec::new(),
-            on_made: None,
-            on_data: None,
-            on_eof: None,
-            on_pause: None,
-            on_resume: None,
-        }
-    }
-
-    fn note(&self, what: String) {
-        self.log.borrow_mut().push(format!("{}: {what}", self.name));
-    }
-
-    fn check_alive(&mut self, what: &str) {
-        if self.made != 1 {
-            self.violations
-                .push(format!("{what} before connection_made"));
-        }
-        if !self.lost.is_empty() {
-            self.violations
-                .push(format!("{what} after connection_lost"));
-        }
-    }
-
-    pub fn t(&self) -> Rc<dyn Transport> {
-        self.transport.clone().expect("connection made")
-    }
-
-    /// The one `connection_lost` error kind (panics unless it was called exactly once).
-    pub fn lost_kind(&self) -> Option<ErrorKind> {
-        assert_eq!(self.lost.len(), 1, "{}: connection_lost calls", self.name);
-        self.lost[0]
-    }
-}
-
-impl Protocol for Recorder {
-    fn connection_made(&mut self, transport: Rc<dyn Transport>) {
-        if self.made > 0 {
-            self.violations.push("connection_made twice".into());
-        }
-        self.made += 1;
-        self.note("made".into());
-        self.transport = Some(transport.clone());
-        if let Some(mut hook) = self.on_made.take() {
-            hook(&transport);
-            self.on_made = Some(hook);
-        }
-    }
-
-    fn data_received(&mut self, data: &[u8]) {
-        self.check_alive("data_received");
-        if self.eof > 0 {
-            self.violations
-                .push("data_received after eof_received".into());
-        }
-        if data.is_empty() {
-            self.violations.push("empty data_received".into());
-        }
-        self.reads += 1;
-        self.received.extend_from_slice(data);
-        self.note(format!("data {}", data.len()));
-        if let Some(mut hook) = self.on_data.take() {
-            hook(&self.t(), data);
-            self.on_data = Some(hook);
-        }
-    }
-
-    fn eof_received(&mut self) -> bool {
-        self.check_alive("eof_received");
-        self.eof += 1;
-        if self.eof > 1 {
-            self.violations.push("eof_received twice".into());
-        }
-        self.note("eof".into());
-        if let Some(mut hook) = self.on_eof.take() {
-            hook(&self.t());
-            self.on_eof = Some(hook);
-        }
-        self.keep_open
-    }
-
-    fn connection_lost(&mut self, error: Option<Error>) {
-        self.check_alive("connection_lost");
-        let kind = error.as_ref().map(Error::kind);
-        self.lost.push(kind);
-        self.note(format!("lost {kind:?}"));
-    }
-
-    fn pause_writing(&mut self) {
-        self.check_alive("pause_writing");
-        if self.paused != self.resumed {
-            self.violations.push("pause_writing twice in a row".into());
-        }
-        self.paused += 1;
-        let size = self.t().get_write_buffer_size();
-        self.pause_sizes.push(size);
-        self.note(format!("pause at {size}"));
-        if let Some(mut hook) = self.on_pause.take() {
-            hook(&self.t());
-            self.on_pause = Some(hook);
-        }
-    }
-
-    fn resume_writing(&mut self) {
-        self.check_alive("resume_writing");
-        if self.paused != self.resumed + 1 {
-            self.violations
-                .push("resume_writing without pause_writing".into());
-        }
-        self.resumed += 1;
-        let size = self.t().get_write_buffer_size();
-        self.resume_sizes.push(size);
-        self.note(format!("resume at {size}"));
-        if let Some(mut hook) = self.on_resume.take() {
-            hook(&self.t());
-            self.on_resume = Some(hook);
+            name,
         }
     }
 }
 
-/// A recorder the test keeps a handle to (server factories create protocols the test
-/// cannot otherwise reach).
-pub struct SharedRecorder(pub Rc<RefCell<Recorder>>);
-
-impl Protocol for SharedRecorder {
-    fn connection_made(&mut self, transport: Rc<dyn Transport>) {
-        self.0.borrow_mut().connection_made(transport);
-    }
-    fn data_received(&mut self, data: &[u8]) {
-        self.0.borrow_mut().data_received(data);
-    }
-    fn eof_received(&mut self) -> bool {
-        self.0.borrow_mut().eof_received()
-    }
-    fn connection_lost(&mut self, error: Option<Error>) {
-        self.0.borrow_mut().connection_lost(error);
-    }
-    fn pause_writing(&mut self) {
-        self.0.borrow_mut().pause_writing();
-    }
-    fn resume_writing(&mut self) {
-        self.0.borrow_mut().resume_writing();
+impl Drop for DropGuard {
+    fn drop(&mut self) {
+        self.log.push(format!("drop {}", self.name));
     }
 }
 
-/// The address a transport reports under `key`.
-pub fn extra_addr(t: &Rc<dyn Transport>, key: &str) -> SocketAddr {
-    match t.get_extra_info(key) {
-        Some(ExtraInfo::Addr(a)) => a,
-        other => panic!("{key}: {other:?}"),
+/// What the loop asked of its host in one poll.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct PollRecord {
+    /// The timeout the loop passed.
+    pub(crate) timeout: Option<Duration>,
+    /// The virtual time when the poll started.
+    pub(crate) at: Instant,
+}
+
+/// A [`SimHost`] that records every poll and every interest change, so tests can check
+/// the iteration rules (one poll per iteration, its timeout) directly.
+#[derive(Clone, Debug)]
+pub(crate) struct TraceHost {
+    pub(crate) sim: SimHost,
+    polls: Rc<RefCell<Vec<PollRecord>>>,
+    interests: Rc<RefCell<Vec<(Token, Interest)>>>,
+}
+
+impl TraceHost {
+    pub(crate) fn new(seed: u64) -> Self {
+        TraceHost {
+            sim: SimHost::new(seed),
+            polls: Rc::default(),
+            interests: Rc::default(),
+        }
+    }
+
+    /// The polls so far, leaving the record empty.
+    pub(crate) fn take_polls(&self) -> Vec<PollRecord> {
+        std::mem::take(&mut *self.polls.borrow_mut())
+    }
+
+    /// The timeouts of the polls so far, leaving the record empty.
+    pub(crate) fn take_timeouts(&self) -> Vec<Option<Duration>> {
+        self.take_polls().into_iter().map(|p| p.timeout).collect()
+    }
+
+    /// The `set_interest` calls so far, leaving the record empty.
+    pub(crate) fn take_interests(&self) -> Vec<(Token, Interest)> {
+        std::mem::take(&mut *self.interests.borrow_mut())
     }
 }
 
-/// Assert that `r` saw no ordering violation.
-pub fn assert_clean(r: &Recorder) {
-    assert!(r.violations.is_empty(), "{}: {:?}", r.name, r.violations);
+impl Host for TraceHost {
+    fn now(&self) -> Instant {
+        self.sim.now()
+    }
+
+    fn poll(&mut self, events: &mut Events, timeout: Option<Duration>) -> Result<()> {
+        self.polls.borrow_mut().push(PollRecord {
+            timeout,
+            at: self.sim.now(),
+        });
+        self.sim.poll(events, timeout)
+    }
+
+    fn notifier(&self) -> Arc<dyn Notify> {
+        self.sim.notifier()
+    }
+
+    fn set_interest(&mut self, token: Token, interest: Interest) -> Result<()> {
+        self.interests.borrow_mut().push((token, interest));
+        self.sim.set_interest(token, interest)
+    }
+}
+
+/// A future that returns `Pending` once (after waking its task), then `Ready`: one trip
+/// through the ready queue.
+#[derive(Debug, Default)]
+pub(crate) struct YieldOnce(bool);
+
+impl Future for YieldOnce {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if self.0 {
+            Poll::Ready(())
+        } else {
+            self.0 = true;
+            cx.waker().wake_by_ref();
+            Poll::Pending
+        }
+    }
+}
+
+/// Yield to the loop once.
+pub(crate) fn yield_once() -> YieldOnce {
+    YieldOnce(false)
+}
+
+/// `d` seconds after the epoch.
+pub(crate) fn secs(d: u64) -> Instant {
+    Instant::from_nanos(d * 1_000_000_000)
+}
+
+/// `d` milliseconds after the epoch.
+pub(crate) fn millis(d: u64) -> Instant {
+    Instant::from_nanos(d * 1_000_000)
 }
