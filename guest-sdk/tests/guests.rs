@@ -1,0 +1,242 @@
+//! guest-sdk's example guests under host-wasi: the echo guest serves 100 concurrent
+//! loopback connections byte-exact and hands a slow reader every byte; denied
+//! operations reach the guest as `ErrorKind::PermissionDenied` and it keeps running; the
+//! UDP echo guest answers every datagram.
+//!
+//! These tests run on the host (they embed wasmtime); built for a guest target they are
+//! empty.
+#![cfg(not(target_os = "wasi"))]
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::thread;
+use std::time::Duration;
+
+use common::{guest, payload, wait_for_line};
+use host_wasi::{Grants, Operation, Outcome};
+
+/// Guards against a hang, not a timing assertion: a broken guest fails the test
+/// instead of blocking it forever.
+const IO_GUARD: Duration = Duration::from_secs(120);
+
+fn loopback_any_port() -> host_wasi::AddrRange {
+    "127.0.0.1".parse().unwrap()
+}
+
+/// Send `sent` on a new connection to `addr` (from a second thread, so neither side's
+/// buffers have to hold it all), half-close, and return everything read until EOF.
+fn exchange(addr: &str, sent: Vec<u8>, chunk: usize, read_pause: Option<Duration>) -> Vec<u8> {
+    let stream = TcpStream::connect(addr).unwrap();
+    stream.set_read_timeout(Some(IO_GUARD)).unwrap();
+    let mut writer = stream.try_clone().unwrap();
+    let write = thread::spawn(move || {
+        for c in sent.chunks(chunk) {
+            writer.write_all(c).unwrap();
+        }
+        writer.shutdown(Shutdown::Write).unwrap();
+    });
+    let mut received = Vec::new();
+    let mut buf = vec![0; 16 * 1024];
+    loop {
+        let n = (&stream).read(&mut buf).unwrap();
+        if n == 0 {
+            break;
+        }
+        received.extend_from_slice(&buf[..n]);
+        if let Some(pause) = read_pause {
+            thread::sleep(pause);
+        }
+    }
+    write.join().unwrap();
+    received
+}
+
+/// The acceptance test: 100 concurrent connections to the echo guest, each
+/// echoed byte-exact (RFC 862), each closed by the guest after the client's EOF.
+#[test]
+fn echo_guest_serves_100_concurrent_connections_byte_exact() {
+    const CONNECTIONS: usize = 100;
+    let running = guest("echo")
+        .builder()
+        .grants(Grants::new().allow_listen(loopback_any_port()))
+        .arg("127.0.0.1:0")
+        .spawn()
+        .unwrap();
+    let addr = wait_for_line(&running, "listening on ", IO_GUARD);
+
+    let clients: Vec<_> = (0..CONNECTIONS)
+        .map(|conn| {
+            let addr = addr.clone();
+            thread::spawn(move || {
+                // Sizes from 1 byte to ~200 KiB, cut into odd-sized writes.
+                let sent = payload(conn, 1 + conn * 2003);
+                let received = exchange(&addr, sent.clone(), 7919, None);
+                assert!(
+                    received == sent,
+                    "connection {conn}: {} of {} bytes back, first difference at {:?}",
+                    received.len(),
+                    sent.len(),
+                    received.iter().zip(&sent).position(|(a, b)| a != b)
+                );
+            })
+        })
+        .collect();
+    for client in clients {
+        client.join().unwrap();
+    }
+    assert!(!running.is_finished(), "the echo guest still serves");
+    running.kill();
+    let report = running.join();
+    assert_eq!(report.outcome, Outcome::Killed, "{report}");
+    assert!(
+        report.stderr.is_empty(),
+        "stderr: {}",
+        String::from_utf8_lossy(&report.stderr)
+    );
+}
+
+/// A reader much slower than the writer: the echo guest's transport pauses reading, the
+/// runtime keeps writing in the background, and the guest's close after the client's
+/// EOF waits (lingers) until the runtime has sent everything — no byte is lost.
+#[test]
+fn echo_guest_hands_a_slow_reader_every_byte() {
+    let running = guest("echo")
+        .builder()
+        .grants(Grants::new().allow_listen(loopback_any_port()))
+        .arg("127.0.0.1:0")
+        .spawn()
+        .unwrap();
+    let addr = wait_for_line(&running, "listening on ", IO_GUARD);
+    let sent = payload(1, 4 << 20);
+    let received = exchange(
+        &addr,
+        sent.clone(),
+        64 * 1024,
+        Some(Duration::from_micros(200)),
+    );
+    assert_eq!(received.len(), sent.len());
+    assert!(received == sent, "byte-exact");
+    running.kill();
+    let report = running.join();
+    assert_eq!(report.outcome, Outcome::Killed, "{report}");
+}
+
+/// A guest without a listen grant: `listen` fails with PermissionDenied inside the guest
+/// (no trap), which reports it and exits normally.
+#[test]
+fn echo_guest_denied_listen_reports_permission_denied() {
+    let report = guest("echo").builder().arg("127.0.0.1:0").run();
+    assert_eq!(report.outcome, Outcome::Exited(1), "{report}");
+    let stderr = String::from_utf8_lossy(&report.stderr);
+    assert!(stderr.contains("permission denied"), "stderr: {stderr}");
+    assert!(
+        report
+            .denials
+            .iter()
+            .any(|d| matches!(d.operation(), Operation::TcpBind | Operation::TcpListen)),
+        "the host logged the denial: {:?}",
+        report.denials
+    );
+}
+
+/// A plain echo server on the host, for client guests to reach.
+fn native_echo_server() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { return };
+            thread::spawn(move || {
+                let mut writer = conn.try_clone().unwrap();
+                let _ = std::io::copy(&mut conn, &mut writer);
+                let _ = writer.shutdown(Shutdown::Write);
+            });
+        }
+    });
+    addr
+}
+
+/// A connect the runtime refuses reaches the guest as `PermissionDenied`; the guest
+/// carries on and its next, granted, connection works.
+#[test]
+fn a_guest_denied_connect_gets_permission_denied_and_keeps_running() {
+    let allowed = native_echo_server();
+    let denied: SocketAddr = "127.0.0.1:9".parse().unwrap();
+    let report = guest("connect")
+        .builder()
+        .grants(Grants::new().allow_connect(allowed.into()))
+        .args([denied.to_string(), allowed.to_string()])
+        .env("TULIP_MESSAGE", "still here")
+        .run();
+    let stdout = String::from_utf8_lossy(&report.stdout);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 3, "stdout: {stdout}");
+    assert!(
+        lines[0].starts_with(&format!("{denied} error PermissionDenied ")),
+        "{}",
+        lines[0]
+    );
+    assert_eq!(lines[1], format!("{allowed} ok 10 still here"));
+    assert_eq!(lines[2], "done");
+    // One attempt failed, so the guest's own exit status is 1: it ended normally.
+    assert_eq!(report.outcome, Outcome::Exited(1), "{report}");
+    assert!(
+        report
+            .denials
+            .iter()
+            .any(|d| d.operation() == Operation::TcpConnect),
+        "{:?}",
+        report.denials
+    );
+}
+
+/// Without the `--udp` grant a datagram socket cannot even be bound: PermissionDenied,
+/// reported, normal exit.
+#[test]
+fn udp_guest_without_the_udp_grant_is_denied() {
+    let report = guest("udp_echo").builder().arg("127.0.0.1:0").run();
+    assert_eq!(report.outcome, Outcome::Exited(1), "{report}");
+    let stderr = String::from_utf8_lossy(&report.stderr);
+    assert!(stderr.contains("permission denied"), "stderr: {stderr}");
+}
+
+/// The UDP echo guest answers every datagram, to its sender, intact.
+#[test]
+fn udp_echo_guest_answers_every_datagram() {
+    let running = guest("udp_echo")
+        .builder()
+        .grants(
+            Grants::new()
+                .allow_udp(true)
+                .allow_listen(loopback_any_port())
+                .allow_connect(loopback_any_port()),
+        )
+        .arg("127.0.0.1:0")
+        .spawn()
+        .unwrap();
+    let addr: SocketAddr = wait_for_line(&running, "listening on ", IO_GUARD)
+        .parse()
+        .unwrap();
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let mut buf = [0u8; 2048];
+    for i in 0..50usize {
+        let sent = payload(i, 1 + i * 29);
+        // Loopback UDP may drop under load: retry a datagram whose echo did not come.
+        let echoed = (0..50).any(|_| {
+            socket.send_to(&sent, addr).unwrap();
+            match socket.recv_from(&mut buf) {
+                Ok((n, from)) => from == addr && buf[..n] == sent[..],
+                Err(_) => false,
+            }
+        });
+        assert!(echoed, "datagram {i} echoed intact");
+    }
+    running.kill();
+    let report = running.join();
+    assert_eq!(report.outcome, Outcome::Killed, "{report}");
+}
