@@ -62,6 +62,15 @@ pub enum ErrorKind {
     /// An operating-system error with no kind of its own (`OSError`); the source carries
     /// the details.
     Io,
+    /// A stream ended before the requested bytes or separator arrived
+    /// (`asyncio.IncompleteReadError`); the source is a
+    /// [`stream::IncompleteReadError`](crate::stream::IncompleteReadError) carrying the
+    /// partial bytes.
+    IncompleteRead,
+    /// A stream's buffer limit was reached before the separator was found
+    /// (`asyncio.LimitOverrunError`); the source is a
+    /// [`stream::LimitOverrunError`](crate::stream::LimitOverrunError).
+    LimitOverrun,
     /// An error raised by user code, carried as its source ([`Error::get_ref`]).
     Other,
 }
@@ -90,6 +99,8 @@ impl ErrorKind {
             ErrorKind::PermissionDenied => "permission denied",
             ErrorKind::Unsupported => "unsupported operation",
             ErrorKind::Io => "i/o error",
+            ErrorKind::IncompleteRead => "incomplete read",
+            ErrorKind::LimitOverrun => "limit overrun",
             ErrorKind::Other => "error",
         }
     }

@@ -61,6 +61,7 @@ pub mod net;
 mod panic;
 pub mod protocol;
 pub mod sim;
+pub mod stream;
 pub mod sync;
 mod task;
 pub mod time;
@@ -79,6 +80,7 @@ pub use future::{CallbackId, Future, FutureRef, Wait};
 pub use handle::{Handle, TimerHandle};
 pub use host::{Event, Events, Host, Interest, Notify, Token};
 pub use protocol::{BufferedProtocol, DatagramProtocol, Protocol, SubprocessProtocol};
+pub use stream::{StreamReader, StreamReaderProtocol, StreamWriter};
 pub use sync::{
     BoundedSemaphore, Condition, LifoQueue, Lock, LockGuard, PriorityQueue, Queue, QueueEmpty,
     QueueFull, Semaphore, SemaphorePermit,
