@@ -1,6 +1,7 @@
 //! A client guest: connects out to each address it is given, sends a message, reads the
 //! reply until the server closes, and reports every attempt — a refused one included,
-//! after which it carries on with the next address.
+//! after which it carries on with the next address. It uses loop-core's streams
+//! (`open_connection`), exactly as a native program would.
 //!
 //! ```text
 //! cargo build -p guest-sdk --example connect --target wasm32-wasip2
@@ -16,55 +17,21 @@
 
 #[cfg(all(target_os = "wasi", target_env = "p2"))]
 fn main() -> std::process::ExitCode {
-    use std::cell::RefCell;
     use std::net::SocketAddr;
     use std::process::ExitCode;
-    use std::rc::Rc;
 
     use guest_sdk::GuestNet;
-    use loop_core::net::Net;
-    use loop_core::{Error, Future, Protocol, Transport};
+    use loop_core::Error;
+    use loop_core::stream::{DEFAULT_LIMIT, open_connection};
 
-    /// Sends the message, half-closes, and collects the reply until the connection ends.
-    struct Exchange {
-        message: Vec<u8>,
-        reply: Rc<RefCell<Vec<u8>>>,
-        done: Future<Option<Error>>,
-    }
-
-    impl Protocol for Exchange {
-        fn connection_made(&mut self, transport: Rc<dyn Transport>) {
-            let sent = transport
-                .write(&self.message)
-                .and_then(|()| transport.write_eof());
-            if let Err(e) = sent {
-                let _ = self.done.set_result(Some(e));
-                transport.abort();
-            }
-        }
-        fn data_received(&mut self, data: &[u8]) {
-            self.reply.borrow_mut().extend_from_slice(data);
-        }
-        fn connection_lost(&mut self, error: Option<Error>) {
-            if !self.done.done() {
-                let _ = self.done.set_result(error);
-            }
-        }
-    }
-
+    /// asyncio's streams, as in any other backend: send, half-close, read to the end.
     async fn exchange(net: &GuestNet, addr: SocketAddr, message: &[u8]) -> Result<Vec<u8>, Error> {
-        let reply = Rc::new(RefCell::new(Vec::new()));
-        let done = net.event_loop().create_future::<Option<Error>>();
-        let protocol = Exchange {
-            message: message.to_vec(),
-            reply: reply.clone(),
-            done: done.clone(),
-        };
-        net.create_connection(move || protocol, addr).await?;
-        if let Some(e) = done.await? {
-            return Err(e);
-        }
-        Ok(reply.take())
+        let (reader, writer) = open_connection(net, addr, DEFAULT_LIMIT).await?;
+        writer.write(message)?;
+        writer.write_eof()?;
+        let reply = reader.read_to_end().await?;
+        writer.close();
+        Ok(reply)
     }
 
     let Ok(addrs) = std::env::args()

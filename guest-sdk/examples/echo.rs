@@ -6,8 +6,9 @@
 //! tulip run target/wasm32-wasip2/release/examples/echo.wasm --listen 127.0.0.1:7000 -- 127.0.0.1:7000
 //! ```
 //!
-//! Listens on the address given as its first argument, else on `$TULIP_ECHO_ADDR`, else
-//! on `127.0.0.1:7000` (port 0 picks a free port), prints `listening on ADDR` once it
+//! Listens on the address given as its first argument (`IP:PORT`, or a bare `PORT` on
+//! 127.0.0.1), else on `$TULIP_ECHO_ADDR`, else on `127.0.0.1:7000` (port 0 picks a free
+//! port), prints `listening on ADDR` once it
 //! accepts connections, and serves until stopped. A refused address (no `--listen`
 //! grant) is reported on stderr with exit status 1.
 
@@ -18,15 +19,20 @@ fn main() -> std::process::ExitCode {
 
     use loop_core::{Error, ErrorKind};
 
+    /// `IP:PORT`, or a bare `PORT` on 127.0.0.1.
     fn listen_addr() -> Result<SocketAddr, Error> {
         let text = std::env::args()
             .nth(1)
             .or_else(|| std::env::var("TULIP_ECHO_ADDR").ok())
             .unwrap_or_else(|| "127.0.0.1:7000".to_owned());
-        text.parse().map_err(|_| {
+        let parsed = match text.parse::<u16>() {
+            Ok(port) => Ok(SocketAddr::from(([127, 0, 0, 1], port))),
+            Err(_) => text.parse(),
+        };
+        parsed.map_err(|_| {
             Error::new(
                 ErrorKind::InvalidInput,
-                format!("not a socket address: {text:?} (expected IP:PORT)"),
+                format!("not a socket address: {text:?} (expected IP:PORT or PORT)"),
             )
         })
     }
