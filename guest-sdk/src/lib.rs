@@ -66,6 +66,8 @@ mod net;
 mod reactor;
 #[cfg(all(target_os = "wasi", target_env = "p2"))]
 mod run;
+#[cfg(any(test, all(target_os = "wasi", target_env = "p2")))]
+mod schedule;
 #[cfg(all(target_os = "wasi", target_env = "p2"))]
 mod tcp;
 #[cfg(all(target_os = "wasi", target_env = "p2"))]

@@ -16,7 +16,8 @@
 //! Pollables are created once per registration and reused by every poll. A poll passes
 //! only the pollables of registrations with interest ([`Reactor::set_interest`]) — the
 //! cost of a WASI poll grows with the number of pollables passed — plus one
-//! monotonic-clock pollable for the timeout. WASI pollables are level-triggered (one
+//! monotonic-clock pollable for the timeout; while some connections keep the guest busy,
+//! most polls pass only those (see [`Schedule`]). WASI pollables are level-triggered (one
 //! subscribed to an input stream stays ready while data, end of stream or an error is
 //! pending; one on an output stream while `check-write` would permit bytes or report an
 //! error; one on a listening socket while a connection waits), which is what the
@@ -41,6 +42,8 @@ use wasip2::sockets::instance_network::instance_network;
 use wasip2::sockets::network::Network;
 use wasip2::sockets::tcp::TcpSocket;
 use wasip2::sockets::udp::{IncomingDatagramStream, OutgoingDatagramStream, UdpSocket};
+
+use crate::schedule::{Plan, Schedule};
 
 /// A TCP socket before it carries a byte stream (binding, connecting or listening). Its
 /// one pollable answers both directions: a pending bind, listen or connect may be
@@ -160,14 +163,16 @@ enum Target {
 pub(crate) struct Reactor {
     /// Per token (the loop's tokens are small, reused slab indices): its resources.
     slots: Vec<Option<Io>>,
-    /// Per token: the directions the loop waits for.
-    interests: Vec<Interest>,
+    /// What the loop waits for, and which registrations the next poll passes.
+    schedule: Schedule,
     /// Closed registrations whose output the runtime is still sending.
     lingering: Vec<Io>,
-    /// Scratch for [`poll`](Self::poll): what each passed pollable stands for.
+    /// Scratch for a poll: what each passed pollable stands for.
     targets: Vec<Target>,
-    /// Scratch for [`poll`](Self::poll), kept empty between calls (see [`recycle`]).
+    /// Scratch for a poll, kept empty between calls (see [`recycle`]).
     list: Vec<&'static Pollable>,
+    /// Scratch for a full poll: the tokens it found ready.
+    found: Vec<Token>,
     /// `wasi:sockets/instance-network`, fetched on first use.
     network: Option<Network>,
 }
@@ -181,14 +186,24 @@ fn recycle<'b>(mut v: Vec<&Pollable>) -> Vec<&'b Pollable> {
     v.into_iter().map(|_| unreachable!("cleared")).collect()
 }
 
+/// Which pollables a poll passes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Scope {
+    /// The hot registrations only (see [`Schedule`]).
+    Hot,
+    /// Every registration with interest, and the lingering closes.
+    All,
+}
+
 impl Reactor {
     pub(crate) fn new() -> Self {
         Reactor {
             slots: Vec::new(),
-            interests: Vec::new(),
+            schedule: Schedule::default(),
             lingering: Vec::new(),
             targets: Vec::new(),
             list: Vec::new(),
+            found: Vec::new(),
             network: None,
         }
     }
@@ -228,14 +243,7 @@ impl Reactor {
 
     /// Record what the loop waits for on `token`.
     pub(crate) fn set_interest(&mut self, token: Token, interest: Interest) {
-        let i = token.0;
-        if self.interests.len() <= i {
-            if interest.is_none() {
-                return;
-            }
-            self.interests.resize(i + 1, Interest::NONE);
-        }
-        self.interests[i] = interest;
+        self.schedule.set_interest(token, interest);
     }
 
     /// Unregister `token` and release its resources: at once, or after the runtime has
@@ -254,28 +262,63 @@ impl Reactor {
         self.lingering.len()
     }
 
-    /// One WASI poll over the pollables of every registration with interest and of the
-    /// lingering closes, bounded by `timeout`; appends the readiness found to `events`.
+    /// Wait for readiness, bounded by `timeout`, and append what is ready to `events`:
+    /// a partial poll when the [`Schedule`] allows one and it finds work, else one
+    /// WASI poll over the pollables of every registration with interest and of the
+    /// lingering closes.
     ///
     /// With nothing to watch, a zero timeout returns at once and `None` is
     /// [`ErrorKind::Stalled`]: a guest has one thread, so nothing could ever wake it.
     pub(crate) fn poll(&mut self, events: &mut Events, timeout: Option<Duration>) -> Result<()> {
+        if self.schedule.plan(monotonic_clock::now()) == Plan::Partial {
+            let before = events.len();
+            self.poll_scope(events, Scope::Hot, Some(Duration::ZERO))?;
+            if events.len() > before {
+                for e in &events[before..] {
+                    self.schedule.ready(e.token);
+                }
+                self.schedule.partial_done();
+                return Ok(());
+            }
+        }
+        let before = events.len();
+        self.poll_scope(events, Scope::All, timeout)?;
+        self.found.clear();
+        self.found.extend(events[before..].iter().map(|e| e.token));
+        self.schedule
+            .full_done(monotonic_clock::now(), self.found.iter().copied());
+        Ok(())
+    }
+
+    /// One WASI poll over `scope`, bounded by `timeout`.
+    fn poll_scope(
+        &mut self,
+        events: &mut Events,
+        scope: Scope,
+        timeout: Option<Duration>,
+    ) -> Result<()> {
         let mut list = recycle(core::mem::take(&mut self.list));
         self.targets.clear();
-        for (i, slot) in self.slots.iter().enumerate() {
-            let interest = self.interests.get(i).copied().unwrap_or(Interest::NONE);
-            let Some(io) = slot.as_ref().filter(|_| !interest.is_none()) else {
+        let slots = &self.slots;
+        let watched: &mut dyn Iterator<Item = (Token, Interest)> = match scope {
+            Scope::Hot => &mut self.schedule.hot(),
+            Scope::All => &mut self.schedule.interested(),
+        };
+        for (token, interest) in watched {
+            let Some(io) = slots.get(token.0).and_then(Option::as_ref) else {
                 continue;
             };
             for (pollable, ready) in io.pollables(interest).into_iter().flatten() {
                 list.push(pollable);
-                self.targets.push(Target::Io(Token(i), ready));
+                self.targets.push(Target::Io(token, ready));
             }
         }
-        for io in &self.lingering {
-            if let Some(p) = io.output_pollable() {
-                list.push(p);
-                self.targets.push(Target::Linger);
+        if scope == Scope::All {
+            for io in &self.lingering {
+                if let Some(p) = io.output_pollable() {
+                    list.push(p);
+                    self.targets.push(Target::Linger);
+                }
             }
         }
 
@@ -331,24 +374,24 @@ impl Reactor {
 
     /// Wait, at most `limit`, for the lingering closes to finish; what is left after
     /// that is abandoned to the runtime (its handles are leaked rather than dropped, as a
-    /// drop would block). For the end of a guest's `main`.
+    /// drop would block). For the end of a guest's `main`, once the loop has stopped.
     pub(crate) fn finish_lingering(&mut self, limit: Duration) {
         let deadline = monotonic_clock::now().saturating_add(nanos(limit));
+        // Only lingering closes can make progress now: the registrations with interest
+        // belong to a loop that has stopped.
+        let schedule = core::mem::take(&mut self.schedule);
         while !self.lingering.is_empty() {
             let now = monotonic_clock::now();
             if now >= deadline {
                 break;
             }
             let mut events = Events::new();
-            // Only lingering closes can make progress here: registrations with interest
-            // belong to a loop that has stopped.
-            let interests = core::mem::take(&mut self.interests);
-            let polled = self.poll(&mut events, Some(Duration::from_nanos(deadline - now)));
-            self.interests = interests;
-            if polled.is_err() {
+            let wait = Some(Duration::from_nanos(deadline - now));
+            if self.poll_scope(&mut events, Scope::All, wait).is_err() {
                 break;
             }
         }
+        self.schedule = schedule;
         for io in self.lingering.drain(..) {
             core::mem::forget(io);
         }

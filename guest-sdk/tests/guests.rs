@@ -97,6 +97,62 @@ fn echo_guest_serves_100_concurrent_connections_byte_exact() {
     );
 }
 
+/// Many idle connections and a few busy ones (the guest then polls mostly the busy
+/// ones): every idle connection that speaks up while the busy ones keep the guest
+/// occupied is still answered, in full.
+#[test]
+fn echo_guest_answers_idle_connections_while_busy_ones_keep_it_occupied() {
+    const IDLE: usize = 300;
+    const BUSY: usize = 5;
+    let running = guest("echo")
+        .builder()
+        .grants(Grants::new().allow_listen(loopback_any_port()))
+        .arg("127.0.0.1:0")
+        .spawn()
+        .unwrap();
+    let addr = wait_for_line(&running, "listening on ", IO_GUARD);
+    let idle: Vec<TcpStream> = (0..IDLE)
+        .map(|_| {
+            let s = TcpStream::connect(&addr).unwrap();
+            s.set_read_timeout(Some(IO_GUARD)).unwrap();
+            s
+        })
+        .collect();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let busy: Vec<_> = (0..BUSY)
+        .map(|conn| {
+            let (addr, stop) = (addr.clone(), stop.clone());
+            thread::spawn(move || {
+                let mut s = TcpStream::connect(&addr).unwrap();
+                s.set_read_timeout(Some(IO_GUARD)).unwrap();
+                let msg = payload(conn, 512);
+                let mut back = vec![0; msg.len()];
+                let mut rounds = 0u64;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    s.write_all(&msg).unwrap();
+                    s.read_exact(&mut back).unwrap();
+                    assert!(back == msg, "busy connection {conn}");
+                    rounds += 1;
+                }
+                rounds
+            })
+        })
+        .collect();
+    for (i, mut s) in idle.into_iter().enumerate() {
+        let msg = payload(1000 + i, 1 + i % 300);
+        s.write_all(&msg).unwrap();
+        let mut back = vec![0; msg.len()];
+        s.read_exact(&mut back).unwrap();
+        assert!(back == msg, "idle connection {i} answered intact");
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let rounds: u64 = busy.into_iter().map(|b| b.join().unwrap()).sum();
+    assert!(rounds > 0, "the busy connections made progress");
+    running.kill();
+    let report = running.join();
+    assert_eq!(report.outcome, Outcome::Killed, "{report}");
+}
+
 /// A reader much slower than the writer: the echo guest's transport pauses reading, the
 /// runtime keeps writing in the background, and the guest's close after the client's
 /// EOF waits (lingers) until the runtime has sent everything — no byte is lost.
