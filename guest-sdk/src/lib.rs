@@ -34,13 +34,15 @@
 //!
 //! # WASI interfaces a guest imports
 //!
-//! Through this crate: `wasi:io/poll`, `wasi:io/streams`, `wasi:io/error`,
-//! `wasi:clocks/monotonic-clock`, `wasi:sockets/network`,
-//! `wasi:sockets/instance-network`, `wasi:sockets/tcp`, `wasi:sockets/tcp-create-socket`,
-//! `wasi:sockets/udp`, `wasi:sockets/udp-create-socket` (all `@0.2.12`, through the
-//! `wasip2` bindings crate). Rust's standard library adds what any `wasm32-wasip2`
-//! program imports (`wasi:cli/*` for arguments, environment, stdio and exit, and the
-//! filesystem and random interfaces its runtime links).
+//! Standard WASI 0.2 interfaces only (`@0.2.12`, through the `wasip2` bindings crate),
+//! and only those the guest uses — the linker drops the rest. Through this crate:
+//! `wasi:io/poll`, `wasi:io/streams`, `wasi:io/error`, `wasi:clocks/monotonic-clock`,
+//! `wasi:sockets/network`, `wasi:sockets/instance-network`, `wasi:sockets/tcp`,
+//! `wasi:sockets/tcp-create-socket`, `wasi:sockets/udp`,
+//! `wasi:sockets/udp-create-socket`. Rust's standard library adds `wasi:cli/environment`,
+//! `wasi:cli/exit` and the stdio interfaces (`wasi:cli/stdin`, `stdout`, `stderr`,
+//! `terminal-*`). The echo example imports exactly these minus UDP socket creation: no
+//! filesystem, no random numbers, no name lookup.
 //!
 //! # On other targets
 //!

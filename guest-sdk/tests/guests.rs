@@ -296,3 +296,36 @@ fn udp_echo_guest_answers_every_datagram() {
     let report = running.join();
     assert_eq!(report.outcome, Outcome::Killed, "{report}");
 }
+
+/// A guest imports standard WASI 0.2 interfaces only — nothing private to this runtime —
+/// so it runs on any WASI 0.2 runtime; and the socket, poll and clock interfaces
+/// guest-sdk is built on are among them (only those a guest uses: the linker drops the
+/// rest, so a TCP-only guest does not import UDP socket creation).
+#[test]
+fn guests_import_standard_wasi_0_2_interfaces_only() {
+    let tcp = "wasi:sockets/tcp-create-socket";
+    let udp = "wasi:sockets/udp-create-socket";
+    for (name, creates) in [("echo", tcp), ("connect", tcp), ("udp_echo", udp)] {
+        let imports = guest(name).imports();
+        for import in &imports {
+            assert!(
+                import.starts_with("wasi:") && import.contains("@0.2."),
+                "{name} imports {import}"
+            );
+        }
+        for needed in [
+            "wasi:io/poll",
+            "wasi:io/streams",
+            "wasi:clocks/monotonic-clock",
+            "wasi:sockets/network",
+            "wasi:sockets/instance-network",
+            creates,
+        ] {
+            assert!(
+                imports.iter().any(|i| i.starts_with(&format!("{needed}@"))),
+                "{name} imports {needed}: {imports:?}"
+            );
+        }
+        println!("{name}: {}", imports.join(" "));
+    }
+}
