@@ -318,8 +318,8 @@ impl RawListener for GuestListener {
         Ok(GuestStream::new(self.net.clone(), token, local, peer))
     }
 
-    fn local_addr(&self) -> SocketAddr {
-        self.addr
+    fn local_addr(&self) -> Option<SocketAddr> {
+        Some(self.addr)
     }
 
     fn close(&mut self) {
