@@ -849,3 +849,34 @@ async fn race(
     })
     .await
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tells_components_from_core_modules_and_other_files() {
+        assert!(check_component("c", b"\0asm\x0d\0\x01\0rest").is_ok());
+        assert!(matches!(
+            check_component("m", b"\0asm\x01\0\0\0"),
+            Err(Error::CoreModule { .. })
+        ));
+        assert!(matches!(
+            check_component("t", b"hello world"),
+            Err(Error::NotWasm { .. })
+        ));
+        assert!(matches!(
+            check_component("s", b"\0asm"),
+            Err(Error::NotWasm { .. })
+        ));
+    }
+
+    #[test]
+    fn builder_starts_from_the_documented_defaults() {
+        let runtime = Runtime::new().unwrap();
+        // The smallest component: the preamble alone. It links but is no command.
+        let err = runtime.compile("empty", b"\0asm\x0d\0\x01\0").unwrap_err();
+        assert!(matches!(err, Error::NotCommand { .. }), "{err}");
+        assert!(err.to_string().contains("cannot run as a WASI 0.2 command"));
+    }
+}

@@ -121,7 +121,7 @@ struct RunArgs {
     /// Captured output kept per stream with --capture, e.g. 1M.
     #[arg(help_heading = "Guest environment", long, value_name = "SIZE", default_value = "1M", value_parser = parse_size)]
     max_output: usize,
-    /// Arguments for the guest (its argv[0] is the guest's file name).
+    /// Arguments for the guest (before them, as its program name, it gets its file name).
     #[arg(last = true, value_name = "ARGS")]
     args: Vec<String>,
 }
@@ -243,8 +243,11 @@ fn summarize(report: &Report, verbose: u8) {
         Outcome::HandleLimit { .. } => " (raise it with --max-handles)",
         _ => "",
     };
-    if verbose > 0 || !matches!(report.outcome, Outcome::Exited(_)) {
-        eprintln!("tulip: {report}{hint}");
+    if verbose > 0 {
+        eprintln!("tulip: {report}");
+    }
+    if !matches!(report.outcome, Outcome::Exited(_)) {
+        eprintln!("tulip: guest `{}` {}{hint}", report.name, report.outcome);
     }
     if report.denied > 0 && verbose == 0 {
         let first = &report.denials[0];
