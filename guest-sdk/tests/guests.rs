@@ -1,7 +1,8 @@
 //! guest-sdk's example guests under host-wasi: the echo guest serves 100 concurrent
 //! loopback connections byte-exact and hands a slow reader every byte; denied
 //! operations reach the guest as `ErrorKind::PermissionDenied` and it keeps running; the
-//! UDP echo guest answers every datagram.
+//! UDP echo guest answers every datagram; the native and the guest echo (one protocol
+//! source) return identical bytes.
 //!
 //! These tests run on the host (they embed wasmtime); built for a guest target they are
 //! empty.
@@ -195,6 +196,60 @@ fn echo_guest_denied_listen_reports_permission_denied() {
         "the host logged the denial: {:?}",
         report.denials
     );
+}
+
+/// `tulip_echo` on the native host, on a loopback port: the same protocol source as the
+/// echo guest, on another backend.
+fn native_tulip_echo() -> String {
+    let (tx, rx) = std::sync::mpsc::channel();
+    thread::spawn(move || {
+        let lp = host_native::NativeLoop::new().unwrap();
+        let l = lp.clone();
+        let server = lp
+            .run_until_complete(async move {
+                tulip_echo::serve(&l, "127.0.0.1:0".parse().unwrap()).await
+            })
+            .unwrap()
+            .unwrap();
+        tx.send(server.sockets()[0].to_string()).unwrap();
+        let _ = lp.run_until_complete(async move { server.serve_forever().await });
+    });
+    rx.recv().unwrap()
+}
+
+/// The echo protocol's source runs natively and in a guest; for the same input, both
+/// return the same bytes (and both close after the client's end of stream).
+#[test]
+fn native_and_guest_echo_return_identical_bytes() {
+    let running = guest("echo")
+        .builder()
+        .grants(Grants::new().allow_listen(loopback_any_port()))
+        .arg("127.0.0.1:0")
+        .spawn()
+        .unwrap();
+    let guest_addr = wait_for_line(&running, "listening on ", IO_GUARD);
+    let native_addr = native_tulip_echo();
+    let inputs: Vec<(Vec<u8>, usize)> = vec![
+        (Vec::new(), 1),
+        (b"x".to_vec(), 1),
+        (b"hello\r\nworld\r\n".to_vec(), 3),
+        (payload(7, 70_000), 1_000),
+        (payload(8, (1 << 20) + 7), 65_536),
+    ];
+    for (i, (input, chunk)) in inputs.into_iter().enumerate() {
+        let from_guest = exchange(&guest_addr, input.clone(), chunk, None);
+        let from_native = exchange(&native_addr, input.clone(), chunk, None);
+        assert!(
+            from_guest == from_native,
+            "input {i}: guest returned {} bytes, native {}",
+            from_guest.len(),
+            from_native.len()
+        );
+        assert!(from_native == input, "input {i}: an echo");
+    }
+    running.kill();
+    let report = running.join();
+    assert_eq!(report.outcome, Outcome::Killed, "{report}");
 }
 
 /// A plain echo server on the host, for client guests to reach.
