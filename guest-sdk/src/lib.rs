@@ -66,6 +66,8 @@ mod host;
 mod net;
 #[cfg(all(target_os = "wasi", target_env = "p2"))]
 mod reactor;
+#[cfg(any(test, all(target_os = "wasi", target_env = "p2")))]
+mod read_size;
 #[cfg(all(target_os = "wasi", target_env = "p2"))]
 mod run;
 #[cfg(any(test, all(target_os = "wasi", target_env = "p2")))]

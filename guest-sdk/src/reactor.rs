@@ -270,7 +270,7 @@ impl Reactor {
     /// With nothing to watch, a zero timeout returns at once and `None` is
     /// [`ErrorKind::Stalled`]: a guest has one thread, so nothing could ever wake it.
     pub(crate) fn poll(&mut self, events: &mut Events, timeout: Option<Duration>) -> Result<()> {
-        if self.schedule.plan(monotonic_clock::now()) == Plan::Partial {
+        if self.schedule.plan(monotonic_clock::now) == Plan::Partial {
             let before = events.len();
             self.poll_scope(events, Scope::Hot, Some(Duration::ZERO))?;
             if events.len() > before {
@@ -286,7 +286,7 @@ impl Reactor {
         self.found.clear();
         self.found.extend(events[before..].iter().map(|e| e.token));
         self.schedule
-            .full_done(monotonic_clock::now(), self.found.iter().copied());
+            .full_done(monotonic_clock::now, self.found.iter().copied());
         Ok(())
     }
 

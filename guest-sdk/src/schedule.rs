@@ -134,14 +134,18 @@ impl Schedule {
         self.mark_hot(token);
     }
 
-    /// What the next poll, at monotonic time `now` (nanoseconds), should be.
-    pub(crate) fn plan(&self, now: u64) -> Plan {
+    /// What the next poll should be; `now` reads the monotonic clock (nanoseconds), only
+    /// when the answer depends on it.
+    pub(crate) fn plan(&self, now: impl FnOnce() -> u64) -> Plan {
         let hot = self.hot().count();
         let cold = self.interested.saturating_sub(hot);
+        if hot == 0 || cold == 0 || self.partial_polls >= MAX_PARTIAL_POLLS {
+            return Plan::Full;
+        }
         let due = self
             .last_full
             .saturating_add(u64::try_from(sweep_interval(cold).as_nanos()).unwrap_or(u64::MAX));
-        if hot == 0 || cold == 0 || self.partial_polls >= MAX_PARTIAL_POLLS || now >= due {
+        if now() >= due {
             Plan::Full
         } else {
             Plan::Partial
@@ -153,8 +157,13 @@ impl Schedule {
         self.partial_polls += 1;
     }
 
-    /// A full poll returned at `now` and found `ready` ready: they are the hot set now.
-    pub(crate) fn full_done(&mut self, now: u64, ready: impl IntoIterator<Item = Token>) {
+    /// A full poll found `ready` ready: they are the hot set now. `now` reads the
+    /// monotonic clock, only when the time of this sweep matters (something is cold).
+    pub(crate) fn full_done(
+        &mut self,
+        now: impl FnOnce() -> u64,
+        ready: impl IntoIterator<Item = Token>,
+    ) {
         for t in self.hot.drain(..) {
             if let Some(flag) = self.is_hot.get_mut(t.0) {
                 *flag = false;
@@ -164,7 +173,9 @@ impl Schedule {
             self.mark_hot(t);
         }
         self.partial_polls = 0;
-        self.last_full = now;
+        if self.hot.len() < self.interested {
+            self.last_full = now();
+        }
     }
 }
 
@@ -187,9 +198,9 @@ mod tests {
         for t in 0..1010 {
             s.set_interest(Token(t), R);
         }
-        s.full_done(0, (0..10).map(Token));
+        s.full_done(|| 0, (0..10).map(Token));
         assert_eq!(tokens(s.hot()), (0..10).collect::<Vec<_>>());
-        assert_eq!(s.plan(1), Plan::Partial);
+        assert_eq!(s.plan(|| 1), Plan::Partial);
         assert_eq!(tokens(s.interested()).len(), 1010);
     }
 
@@ -200,10 +211,10 @@ mod tests {
         for t in 0..3 {
             s.set_interest(Token(t), R);
         }
-        s.full_done(0, []);
-        assert_eq!(s.plan(1), Plan::Full, "nothing hot");
-        s.full_done(0, (0..3).map(Token));
-        assert_eq!(s.plan(1), Plan::Full, "nothing cold");
+        s.full_done(|| 0, []);
+        assert_eq!(s.plan(|| 1), Plan::Full, "nothing hot");
+        s.full_done(|| 0, (0..3).map(Token));
+        assert_eq!(s.plan(|| 1), Plan::Full, "nothing cold");
     }
 
     /// The starvation bounds: a full poll at least every MAX_PARTIAL_POLLS polls and every
@@ -214,17 +225,17 @@ mod tests {
         for t in 0..100 {
             s.set_interest(Token(t), R);
         }
-        s.full_done(0, [Token(0)]);
+        s.full_done(|| 0, [Token(0)]);
         for _ in 0..MAX_PARTIAL_POLLS {
-            assert_eq!(s.plan(1), Plan::Partial);
+            assert_eq!(s.plan(|| 1), Plan::Partial);
             s.partial_done();
         }
-        assert_eq!(s.plan(1), Plan::Full, "after the most partial polls");
-        s.full_done(1_000, [Token(0)]);
+        assert_eq!(s.plan(|| 1), Plan::Full, "after the most partial polls");
+        s.full_done(|| 1_000, [Token(0)]);
         let interval = u64::try_from(sweep_interval(99).as_nanos()).unwrap();
-        assert_eq!(s.plan(1_000 + interval - 1), Plan::Partial);
+        assert_eq!(s.plan(|| 1_000 + interval - 1), Plan::Partial);
         assert_eq!(
-            s.plan(1_000 + interval),
+            s.plan(|| 1_000 + interval),
             Plan::Full,
             "after the sweep interval"
         );
@@ -245,7 +256,7 @@ mod tests {
         for t in 0..5 {
             s.set_interest(Token(t), R);
         }
-        s.full_done(0, [Token(0)]);
+        s.full_done(|| 0, [Token(0)]);
         s.set_interest(Token(3), R.add(W));
         assert_eq!(tokens(s.hot()), vec![0, 3]);
         s.set_interest(Token(3), R);
@@ -268,7 +279,7 @@ mod tests {
         let mut s = Schedule::default();
         s.set_interest(Token(7), R);
         assert_eq!(tokens(s.hot()), vec![7]);
-        s.full_done(0, []);
+        s.full_done(|| 0, []);
         assert_eq!(tokens(s.hot()), Vec::<usize>::new());
         s.set_interest(Token(7), Interest::NONE);
         s.set_interest(Token(7), R);

@@ -15,10 +15,7 @@ use crate::addr::from_wasi;
 use crate::error::socket_error;
 use crate::net::NetInner;
 use crate::reactor::{Io, StreamIo};
-
-/// Most bytes asked of `input-stream.read` at once. wasmtime never returns more than
-/// 64 KiB per read and zero-fills as much as is asked, so asking more only costs.
-const READ_CHUNK: usize = 64 * 1024;
+use crate::read_size::ReadSize;
 
 /// A failed stream operation. WASI 0.2 streams report failures as an opaque
 /// `wasi:io/error` (`network-error-code`, which would classify it, is not part of the
@@ -44,8 +41,9 @@ fn closed() -> Error {
 /// A connected TCP socket of a guest: the [`RawStream`] that
 /// [`StreamTransport`](loop_core::transport::StreamTransport) drives.
 ///
-/// - reads call `input-stream.read` (at most 64 KiB at a time); an empty result is
-///   `WouldBlock`, a closed stream the end of stream;
+/// - reads call `input-stream.read`, asking for a size that adapts to what reads return
+///   (see `read_size`), and read again while reads come back full until the buffer is
+///   full; an empty result is `WouldBlock`, a closed stream the end of stream;
 /// - writes take only what `output-stream.check-write` permits (`WouldBlock` when it
 ///   permits nothing; the stream's pollable reports when it does again), then `flush`;
 ///   a vectored write is gathered into one `write`;
@@ -61,6 +59,11 @@ pub struct GuestStream {
     closed: bool,
     /// Gathers a vectored write into one `write` call.
     gather: Vec<u8>,
+    /// How much to ask of the next read.
+    read_size: ReadSize,
+    /// A read failure met after some bytes were read: reported by the next read (the
+    /// runtime reports a closed stream after a failure, which would read as EOF).
+    read_error: Option<Error>,
 }
 
 impl fmt::Debug for GuestStream {
@@ -88,6 +91,8 @@ impl GuestStream {
             peer,
             closed: false,
             gather: Vec::new(),
+            read_size: ReadSize::default(),
+            read_error: None,
         }
     }
 
@@ -140,20 +145,46 @@ impl RawStream for GuestStream {
     }
 
     fn try_read(&mut self, buf: &mut [u8]) -> Result<usize> {
-        self.with_stream(|s| {
-            let want = buf.len().min(READ_CHUNK) as u64;
-            match s.input.read(want) {
-                Ok(data) if data.is_empty() => Err(Error::from_kind(ErrorKind::WouldBlock)),
+        if let Some(e) = self.read_error.take() {
+            return Err(e);
+        }
+        let reactor = self.net.reactor.borrow();
+        let Some(Io::Stream(s)) = reactor.get(self.token) else {
+            return Err(closed());
+        };
+        let mut total = 0;
+        let mut eof = false;
+        while total < buf.len() {
+            let asked = self.read_size.request(buf.len() - total);
+            match s.input.read(asked as u64) {
                 Ok(data) => {
                     // A runtime never returns more than asked; stay safe if one did.
-                    let n = data.len().min(buf.len());
-                    buf[..n].copy_from_slice(&data[..n]);
-                    Ok(n)
+                    let n = data.len().min(asked);
+                    buf[total..total + n].copy_from_slice(&data[..n]);
+                    total += n;
+                    self.read_size.observe(asked, n);
+                    if n < asked {
+                        break;
+                    }
                 }
-                Err(StreamError::Closed) => Ok(0),
-                Err(e) => Err(stream_failure(e, "read")),
+                Err(StreamError::Closed) => {
+                    eof = true;
+                    break;
+                }
+                Err(e) if total == 0 => return Err(stream_failure(e, "read")),
+                Err(e) => {
+                    // Hand over the bytes read first; the runtime reports the stream as
+                    // closed from now on, so keep the failure for the next read.
+                    self.read_error = Some(stream_failure(e, "read"));
+                    break;
+                }
             }
-        })
+        }
+        match (total, eof) {
+            // The stream stays closed: the next read reports the end.
+            (0, false) => Err(Error::from_kind(ErrorKind::WouldBlock)),
+            (n, _) => Ok(n),
+        }
     }
 
     fn try_write(&mut self, buf: &[u8]) -> Result<usize> {
