@@ -16,13 +16,16 @@ use crate::reactor::Reactor;
 /// The host of a loop running inside a `wasm32-wasip2` guest.
 ///
 /// - [`now`](Host::now) reads `wasi:clocks/monotonic-clock`;
-/// - [`poll`](Host::poll) makes exactly one `wasi:io/poll.poll` call per loop
-///   iteration, over the pollables of the sockets the loop waits on (created once per
-///   socket and reused; only those with interest are passed) and a monotonic-clock
-///   pollable for the timeout; a zero timeout polls with an already-expired clock
-///   pollable, so readiness is still reported without blocking. With nothing to watch
-///   and no timeout it fails with [`ErrorKind::Stalled`](loop_core::ErrorKind::Stalled)
-///   instead of blocking forever;
+/// - [`poll`](Host::poll) waits with `wasi:io/poll.poll` over the pollables of the sockets
+///   the loop waits on (created once per socket and reused; only those with interest are
+///   passed) and a monotonic-clock pollable for the timeout; a zero timeout polls with an
+///   already-expired clock pollable, so readiness is still reported without blocking.
+///   The cost of a WASI poll grows with the pollables passed, so while a few connections
+///   keep the guest busy, a poll first passes only those (without blocking); only when
+///   none of them is ready — and at least every few milliseconds, so idle connections are
+///   never starved — does it pass every socket (see the `schedule` module). With nothing
+///   to watch and no timeout it fails with
+///   [`ErrorKind::Stalled`](loop_core::ErrorKind::Stalled) instead of blocking forever;
 /// - the [notifier](Host::notifier) is an in-thread flag: a WASI 0.2 guest has a single
 ///   thread, so the only notifications come from the loop's own thread (a task woken by a
 ///   callback, `call_soon_threadsafe` called in a callback) and they arrive between

@@ -4,16 +4,16 @@
 //!
 //! # In a guest (`wasm32-wasip2`)
 //!
-//! - [`GuestHost`] implements the loop's [`Host`](loop_core::Host) boundary:
-//!   `wasi:clocks/monotonic-clock` for time, and one `wasi:io/poll` call per loop
-//!   iteration over the pollables of every socket with interest plus a clock pollable
-//!   for the next timer.
-//! - [`GuestNet`] implements [`Net`](loop_core::net::Net) over `wasi:sockets`: TCP
-//!   connections and listeners ([`GuestStream`], [`GuestListener`]) and UDP sockets
-//!   ([`GuestDatagram`]), driven by loop-core's shared transport machinery, so flow
+//! - `GuestHost` implements the loop's [`Host`](loop_core::Host) boundary:
+//!   `wasi:clocks/monotonic-clock` for time, and `wasi:io/poll` over the pollables of
+//!   the sockets with interest plus a clock pollable for the next timer — all of them,
+//!   or, while a few busy connections keep the guest occupied, those alone.
+//! - `GuestNet` implements [`Net`](loop_core::net::Net) over `wasi:sockets`: TCP
+//!   connections and listeners (`GuestStream`, `GuestListener`) and UDP sockets
+//!   (`GuestDatagram`), driven by loop-core's shared transport machinery, so flow
 //!   control, the connection state machine and the stream API are the same as on every
 //!   other backend.
-//! - [`run`] is the entry point of a guest's `main`; it documents the single-threaded
+//! - `run` is the entry point of a guest's `main`; it documents the single-threaded
 //!   model.
 //!
 //! ```ignore
@@ -30,7 +30,7 @@
 //! ```
 //!
 //! Build with `cargo build --target wasm32-wasip2`; the example guests are in this
-//! crate's `examples/` (`echo`, `connect`).
+//! crate's `examples/` (`echo`, `connect`, `udp_echo`).
 //!
 //! # WASI interfaces a guest imports
 //!
@@ -44,12 +44,15 @@
 //! `terminal-*`). The echo example imports exactly these minus UDP socket creation: no
 //! filesystem, no random numbers, no name lookup.
 //!
+//! (The guest items are documented for `wasm32-wasip2`, the builder for the host: the
+//! names above are not links because each exists on one side only.)
+//!
 //! # On other targets
 //!
 //! The guest backend exists only when compiling for `wasm32-wasip2`
 //! (`target_os = "wasi"`, `target_env = "p2"`); browse its documentation with
 //! `cargo doc -p guest-sdk --target wasm32-wasip2`. On the host, the crate offers
-//! [`build::GuestBuild`], which builds guest programs for `wasm32-wasip2` from a test,
+//! `build::GuestBuild`, which builds guest programs for `wasm32-wasip2` from a test,
 //! a build script or a tool without deadlocking on cargo's lock.
 
 #[cfg(all(target_os = "wasi", target_env = "p2"))]

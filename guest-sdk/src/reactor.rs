@@ -1,6 +1,6 @@
 //! The reactor: every WASI socket resource of the guest, keyed by the loop [`Token`] it is
 //! registered under, with the pollables created for it and the directions the loop waits
-//! for; and the one `wasi:io/poll.poll` call per loop iteration.
+//! for; and the `wasi:io/poll.poll` calls that wait for them.
 //!
 //! # Resources and drop order
 //!
