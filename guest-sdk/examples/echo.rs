@@ -59,7 +59,8 @@ fn main() -> std::process::ExitCode {
 fn main() {
     eprintln!(
         "echo is a WASI 0.2 guest: build it with \
-         `cargo build -p guest-sdk --example echo --target wasm32-wasip2` and run it with `tulip run`"
+         `cargo build -p guest-sdk --example echo --target wasm32-wasip2` \
+         and run it with `tulip run`"
     );
     std::process::exit(2);
 }

@@ -280,7 +280,10 @@ mod tests {
         let a = args(&b);
         let joined = a.join(" ");
         assert!(
-            joined.starts_with("build --quiet --target wasm32-wasip2 --manifest-path /ws/guests/Cargo.toml --target-dir /ws/guests/target/wasm-guests"),
+            joined.starts_with(
+                "build --quiet --target wasm32-wasip2 --manifest-path /ws/guests/Cargo.toml \
+                 --target-dir /ws/guests/target/wasm-guests"
+            ),
             "{joined}"
         );
         assert!(

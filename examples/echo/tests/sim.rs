@@ -118,7 +118,8 @@ fn echoes_every_byte_then_closes_after_the_clients_eof() {
         let first_difference = got.iter().zip(&sent).position(|(a, b)| a != b);
         assert!(
             *got == sent,
-            "seed {seed}: byte-exact echo; got {} of {} bytes, first difference at {first_difference:?}",
+            "seed {seed}: byte-exact echo; got {} of {} bytes, first difference at \
+             {first_difference:?}",
             got.len(),
             sent.len()
         );
