@@ -303,6 +303,71 @@ fn a_guest_denied_connect_gets_permission_denied_and_keeps_running() {
     );
 }
 
+/// A granted connection to a port nobody listens on is refused: `ConnectionRefused`,
+/// as natively.
+#[test]
+fn a_granted_connect_to_a_closed_port_is_refused() {
+    let closed = {
+        // Bind, learn the port, close: nothing listens there afterwards.
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap()
+    };
+    let report = guest("connect")
+        .builder()
+        .grants(Grants::new().allow_connect(closed.into()))
+        .arg(closed.to_string())
+        .run();
+    let stdout = String::from_utf8_lossy(&report.stdout);
+    assert!(
+        stdout.starts_with(&format!("{closed} error ConnectionRefused ")),
+        "stdout: {stdout}"
+    );
+    assert_eq!(report.outcome, Outcome::Exited(1), "{report}");
+}
+
+/// A UDP echo on the host, and a UDP socket that never answers.
+fn native_udp_peers() -> (SocketAddr, SocketAddr, UdpSocket) {
+    let echo = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let echo_addr = echo.local_addr().unwrap();
+    thread::spawn(move || {
+        let mut buf = [0u8; 2048];
+        while let Ok((n, from)) = echo.recv_from(&mut buf) {
+            let _ = echo.send_to(&buf[..n], from);
+        }
+    });
+    let silent = UdpSocket::bind("127.0.0.1:0").unwrap();
+    (echo_addr, silent.local_addr().unwrap(), silent)
+}
+
+/// A connected datagram endpoint in a guest: one datagram out, its echo back; a peer
+/// that never answers ends in the guest's own timer-driven timeout (the clock pollable)
+/// and the guest goes on.
+#[test]
+fn a_guest_exchanges_datagrams_and_times_out_on_a_silent_peer() {
+    let (echo, silent, _keep) = native_udp_peers();
+    let report = guest("connect")
+        .builder()
+        .grants(
+            Grants::new()
+                .allow_udp(true)
+                .allow_connect(loopback_any_port()),
+        )
+        .args([format!("udp:{silent}"), format!("udp:{echo}")])
+        .env("TULIP_MESSAGE", "ping")
+        .env("TULIP_TIMEOUT_MS", "300")
+        .run();
+    let stdout = String::from_utf8_lossy(&report.stdout);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 3, "stdout: {stdout}");
+    assert!(
+        lines[0].starts_with(&format!("udp:{silent} error Timeout ")),
+        "{}",
+        lines[0]
+    );
+    assert_eq!(lines[1], format!("udp:{echo} ok 4 ping"));
+    assert_eq!(report.outcome, Outcome::Exited(1), "{report}");
+}
+
 /// Without the `--udp` grant a datagram socket cannot even be bound: PermissionDenied,
 /// reported, normal exit.
 #[test]
