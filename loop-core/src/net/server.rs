@@ -29,13 +29,13 @@ trait Listening {
     fn start(self: Rc<Self>, server: Rc<Shared>);
     fn stop(&self);
     fn close(&self);
-    fn local_addr(&self) -> SocketAddr;
+    fn local_addr(&self) -> Option<SocketAddr>;
 }
 
 struct Acceptor<L: RawListener> {
     lp: EventLoop,
     token: Token,
-    addr: SocketAddr,
+    addr: Option<SocketAddr>,
     raw: RefCell<L>,
     reading: Cell<bool>,
     closed: Cell<bool>,
@@ -107,7 +107,7 @@ impl<L: RawListener> Listening for Acceptor<L> {
         }
     }
 
-    fn local_addr(&self) -> SocketAddr {
+    fn local_addr(&self) -> Option<SocketAddr> {
         self.addr
     }
 }
@@ -259,12 +259,13 @@ impl Server {
     }
 
     /// The addresses the server listens on; empty once closed (asyncio's `sockets`).
+    /// Listeners without an IP socket address (Unix-domain sockets) are not listed.
     pub fn sockets(&self) -> Vec<SocketAddr> {
         self.shared
             .listeners
             .borrow()
             .iter()
-            .map(|l| l.local_addr())
+            .filter_map(|l| l.local_addr())
             .collect()
     }
 

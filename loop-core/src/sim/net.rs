@@ -1156,8 +1156,8 @@ impl RawListener for SimListener {
         })
     }
 
-    fn local_addr(&self) -> SocketAddr {
-        self.addr
+    fn local_addr(&self) -> Option<SocketAddr> {
+        Some(self.addr)
     }
 
     fn close(&mut self) {

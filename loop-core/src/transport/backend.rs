@@ -101,8 +101,9 @@ pub trait RawListener: 'static {
     /// does.
     fn try_accept(&mut self) -> Result<Self::Stream>;
 
-    /// The address it listens on.
-    fn local_addr(&self) -> SocketAddr;
+    /// The address it listens on; `None` for a listener that has no IP socket address
+    /// (a Unix-domain socket, whose path the backend reports its own way).
+    fn local_addr(&self) -> Option<SocketAddr>;
 
     /// Stop listening and release the socket and the token (as
     /// [`RawStream::close`]). Connections not accepted yet are dropped.
