@@ -124,7 +124,7 @@ impl Io {
     }
 
     /// Whether the runtime still holds output this registration accepted (a drop now
-    /// would block until it is sent). Also used by [`Reactor::release`].
+    /// would block until it is sent): [`Reactor::release`] then lingers.
     fn output_busy(&self) -> bool {
         match self {
             // `flush` asks the runtime to finish what `write` accepted; `check-write`
