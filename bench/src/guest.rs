@@ -89,6 +89,11 @@ pub struct GuestArgs {
     /// Client threads the connections are spread over.
     #[arg(long, default_value_t = 1)]
     pub client_threads: usize,
+    /// Measure this guest (a WASI 0.2 echo component, .wasm, taking its listen address
+    /// as first argument) instead of building guest-sdk's echo example; its .cwasm is
+    /// written next to it.
+    #[arg(long, value_name = "FILE.wasm")]
+    pub guest: Option<PathBuf>,
 }
 
 fn size_arg(text: &str) -> std::result::Result<usize, String> {
@@ -111,6 +116,7 @@ impl GuestArgs {
             rounds: self.rounds.max(1),
             start_runs: self.start_runs,
             client_threads: self.client_threads,
+            guest: self.guest.clone(),
         }
     }
 }
@@ -134,6 +140,8 @@ pub struct GuestOptions {
     pub start_runs: usize,
     /// Client threads.
     pub client_threads: usize,
+    /// The guest measured, when not guest-sdk's echo example.
+    pub guest: Option<PathBuf>,
 }
 
 impl Default for GuestOptions {
@@ -149,6 +157,7 @@ impl Default for GuestOptions {
             rounds: 5,
             start_runs: 200,
             client_threads: 1,
+            guest: None,
         }
     }
 }
@@ -177,9 +186,14 @@ pub struct GuestSetup {
     pub start_probe: Availability,
 }
 
-/// Builds everything (see the [module docs](self)); a part that cannot be built is
+/// Builds everything (see the [module docs](self)), the echo guest unless `guest` names
+/// a `.wasm` to use instead; a part that cannot be built is
 /// [`Availability::Unavailable`] with cargo's or tulip's words.
-pub fn prepare_guest(env: &Environment, log: &mut dyn FnMut(&str)) -> GuestSetup {
+pub fn prepare_guest(
+    env: &Environment,
+    guest: Option<&Path>,
+    log: &mut dyn FnMut(&str),
+) -> GuestSetup {
     let native = prepare(
         &ServerSpec::cargo_example(
             NATIVE,
@@ -193,7 +207,11 @@ pub fn prepare_guest(env: &Environment, log: &mut dyn FnMut(&str)) -> GuestSetup
         name: name.into(),
         reason,
     };
-    let cwasm = build_guest(env, log).and_then(|wasm| {
+    let wasm = match guest {
+        Some(path) => Ok(path.to_path_buf()),
+        None => build_guest(env, log),
+    };
+    let cwasm = wasm.and_then(|wasm| {
         let tulip = ready_program(prepare(
             &ServerSpec::parse(&format!("{GUEST}=bin:host-wasi/tulip")).expect("a valid spec"),
             env,
@@ -472,10 +490,13 @@ impl GuestReport {
             table.note(note);
         }
         let o = &self.options;
+        let guest = match &o.guest {
+            Some(path) => path.display().to_string(),
+            None => "guest-sdk's echo example (the same examples/echo protocol)".into(),
+        };
         table.note(format!(
-            "native = host-native's echo_server_protocol; guest = guest-sdk's echo example \
-             (the same examples/echo protocol) precompiled and run by `tulip run` with one \
-             --listen grant. {} busy connections, closed loop, {} client thread(s); {} s \
+            "native = host-native's echo_server_protocol; guest = {guest} precompiled and \
+             run by `tulip run` with one --listen grant. {} busy connections, closed loop, {} client thread(s); {} s \
              warm-up, {} s measured, {} round(s) per load; rt/s and CPU are medians over the \
              rounds, guest ÷ native the median of each round's ratio; CPU = utime + stime of \
              the server process from /proc per round trip",
@@ -778,7 +799,7 @@ pub fn guest_command(args: &GuestArgs) -> Result<bool> {
     limits::raise_open_files()?;
     let exe = std::env::current_exe().map_err(|e| Error::io("find the harness executable", e))?;
     let env = Environment::new(exe, "python3".into());
-    let setup = prepare_guest(&env, &mut log);
+    let setup = prepare_guest(&env, args.guest.as_deref(), &mut log);
     let report = run_guest(&setup, &args.options(), &mut log);
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     let build = if cfg!(debug_assertions) {
