@@ -79,7 +79,7 @@ pub struct EchoSummary {
 }
 
 impl EchoSummary {
-    fn from_rounds(rounds: Vec<EchoSample>) -> EchoSummary {
+    pub(crate) fn from_rounds(rounds: Vec<EchoSample>) -> EchoSummary {
         let field = |f: fn(&EchoSample) -> f64| median(&rounds.iter().map(f).collect::<Vec<_>>());
         let median = EchoSample {
             round_trips: rounds.iter().map(|s| s.round_trips).sum(),
@@ -292,7 +292,11 @@ pub fn run_echo(
 
 /// One measurement: fresh connections, warm-up, then the window with the server's CPU
 /// time read on both sides.
-fn measure(server: &mut ServerProcess, size: usize, options: &EchoOptions) -> Result<EchoSample> {
+pub(crate) fn measure(
+    server: &mut ServerProcess,
+    size: usize,
+    options: &EchoOptions,
+) -> Result<EchoSample> {
     server.check_running()?;
     let mut load = Load::connect(&LoadConfig {
         addr: server.addr(),

@@ -8,6 +8,7 @@ compile_error!("tulip-bench reads server CPU time and memory from Linux's /proc"
 pub mod client;
 mod echo;
 mod error;
+mod guest;
 mod idle;
 mod limits;
 mod process;
@@ -21,6 +22,10 @@ mod units;
 
 pub use echo::{EchoOptions, EchoReport, EchoRow, EchoSample, EchoSummary, run_echo};
 pub use error::{Error, Result};
+pub use guest::{
+    GUEST, GuestArgs, GuestOptions, GuestReport, GuestRow, GuestSetup, NATIVE, StartTime,
+    TARGET_BUSY, TARGET_IDLE, TARGET_START, guest_command, prepare_guest, run_guest,
+};
 pub use idle::{IdleOptions, IdleReport, IdleSample, run_idle};
 pub use limits::{ensure_open_files, raise_open_files};
 pub use process::{ServerProcess, free_port};

@@ -64,6 +64,9 @@ enum Command {
         #[arg(long, default_value = "strace")]
         strace: PathBuf,
     },
+    /// The echo protocol as a WASI guest under `tulip` beside the same protocol on
+    /// host-native: round trips/s (also with idle connections open) and guest start time.
+    Guest(tulip_bench::GuestArgs),
     /// Runs a built-in Rust echo server on 127.0.0.1:PORT until killed.
     Serve {
         /// Which server.
@@ -166,6 +169,7 @@ fn run(command: Command) -> Result<bool, tulip_bench::Error> {
                 .map_err(|e| tulip_bench::Error::io(format!("serve on 127.0.0.1:{port}"), e))?;
             Ok(true)
         }
+        Command::Guest(args) => tulip_bench::guest_command(&args),
         Command::List { servers } => {
             for availability in servers.prepare()? {
                 match availability {

@@ -21,9 +21,10 @@ use crate::reactor::Reactor;
 ///   passed) and a monotonic-clock pollable for the timeout; a zero timeout polls with an
 ///   already-expired clock pollable, so readiness is still reported without blocking.
 ///   The cost of a WASI poll grows with the pollables passed, so while a few connections
-///   keep the guest busy, a poll first passes only those (without blocking); only when
-///   none of them is ready — and at least every few milliseconds, so idle connections are
-///   never starved — does it pass every socket (see the `schedule` module). With nothing
+///   are active, a poll passes and waits for only those; every socket is passed when none
+///   of them is ready after a few milliseconds, and at least that often in any case, so
+///   an idle connection that wakes up waits at most that long (see the `schedule`
+///   module). With nothing
 ///   to watch and no timeout it fails with
 ///   [`ErrorKind::Stalled`](loop_core::ErrorKind::Stalled) instead of blocking forever;
 /// - the [notifier](Host::notifier) is an in-thread flag: a WASI 0.2 guest has a single

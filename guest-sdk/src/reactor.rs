@@ -16,8 +16,8 @@
 //! Pollables are created once per registration and reused by every poll. A poll passes
 //! only the pollables of registrations with interest ([`Reactor::set_interest`]) — the
 //! cost of a WASI poll grows with the number of pollables passed — plus one
-//! monotonic-clock pollable for the timeout; while some connections keep the guest busy,
-//! most polls pass only those (see [`Schedule`]). WASI pollables are level-triggered (one
+//! monotonic-clock pollable for the timeout; while some connections are active, most
+//! polls pass, and wait for, only those (see [`Schedule`]). WASI pollables are level-triggered (one
 //! subscribed to an input stream stays ready while data, end of stream or an error is
 //! pending; one on an output stream while `check-write` would permit bytes or report an
 //! error; one on a listening socket while a connection waits), which is what the
@@ -263,16 +263,18 @@ impl Reactor {
     }
 
     /// Wait for readiness, bounded by `timeout`, and append what is ready to `events`:
-    /// a partial poll when the [`Schedule`] allows one and it finds work, else one
-    /// WASI poll over the pollables of every registration with interest and of the
-    /// lingering closes.
+    /// a partial poll when the [`Schedule`] allows one and it finds work, else (or once
+    /// the partial poll has waited until the full one is due) one WASI poll over the
+    /// pollables of every registration with interest and of the lingering closes.
     ///
     /// With nothing to watch, a zero timeout returns at once and `None` is
     /// [`ErrorKind::Stalled`]: a guest has one thread, so nothing could ever wake it.
     pub(crate) fn poll(&mut self, events: &mut Events, timeout: Option<Duration>) -> Result<()> {
-        if self.schedule.plan(monotonic_clock::now) == Plan::Partial {
+        let mut timeout = timeout;
+        if let Plan::Partial { until_sweep } = self.schedule.plan(monotonic_clock::now) {
+            let wait = timeout.map_or(until_sweep, |t| t.min(until_sweep));
             let before = events.len();
-            self.poll_scope(events, Scope::Hot, Some(Duration::ZERO))?;
+            self.poll_scope(events, Scope::Hot, Some(wait))?;
             if events.len() > before {
                 for e in &events[before..] {
                     self.schedule.ready(e.token);
@@ -280,6 +282,8 @@ impl Reactor {
                 self.schedule.partial_done();
                 return Ok(());
             }
+            // Nothing hot became ready: the poll returned because `wait` passed.
+            timeout = timeout.map(|t| t.saturating_sub(wait));
         }
         let before = events.len();
         self.poll_scope(events, Scope::All, timeout)?;

@@ -45,8 +45,11 @@ fn closed() -> Error {
 ///   (see `read_size`), and read again while reads come back full until the buffer is
 ///   full; an empty result is `WouldBlock`, a closed stream the end of stream;
 /// - writes take only what `output-stream.check-write` permits (`WouldBlock` when it
-///   permits nothing; the stream's pollable reports when it does again), then `flush`;
-///   a vectored write is gathered into one `write`;
+///   permits nothing; the stream's pollable reports when it does again); a vectored
+///   write is gathered into one `write`. A write is not followed by `flush`: a TCP
+///   stream sends what it accepts without being asked (a `flush` costs a host call per
+///   write, and by WASI's rules `check-write` would then permit nothing until the flush
+///   completes); the stream is flushed before it is shut down or released;
 /// - [`shutdown_write`](RawStream::shutdown_write) is `shutdown(send)`: the runtime sends
 ///   what it accepted, then FIN;
 /// - closing releases the pollables, the streams and the socket in that order, after the
@@ -119,10 +122,7 @@ impl GuestStream {
     }
 
     fn write_permitted(s: &StreamIo, data: &[u8]) -> Result<()> {
-        s.output
-            .write(data)
-            .and_then(|()| s.output.flush())
-            .map_err(|e| stream_failure(e, "write"))
+        s.output.write(data).map_err(|e| stream_failure(e, "write"))
     }
 
     fn shut(&mut self) {
