@@ -8,6 +8,7 @@ use alloc::vec::Vec;
 use core::cell::{Cell, RefCell};
 use core::fmt;
 use core::pin::Pin;
+use core::task::{Context, Poll};
 
 use super::reader::{ReaderInner, StreamReader};
 use super::writer::StreamWriter;
@@ -31,7 +32,9 @@ pub(crate) struct FlowControl {
     paused: Cell<bool>,
     connection_lost: Cell<bool>,
     drain_waiters: RefCell<Vec<Future<()>>>,
-    closed: Future<()>,
+    /// What [`StreamWriter::wait_closed`] waits on: created by the first call, or by
+    /// `connection_lost` (already done) — an idle connection does not hold one.
+    closed: Cell<Option<Future<()>>>,
 }
 
 impl FlowControl {
@@ -41,12 +44,18 @@ impl FlowControl {
             paused: Cell::new(false),
             connection_lost: Cell::new(false),
             drain_waiters: RefCell::new(Vec::new()),
-            closed: lp.create_future(),
+            closed: Cell::new(None),
         }
     }
 
-    pub(crate) fn closed(&self) -> &Future<()> {
-        &self.closed
+    /// The future that completes when the connection is lost.
+    pub(crate) fn closed(&self) -> Future<()> {
+        let closed = self
+            .closed
+            .take()
+            .unwrap_or_else(|| self.lp.create_future());
+        self.closed.set(Some(closed.clone()));
+        closed
     }
 
     fn pause_writing(&self) {
@@ -134,7 +143,33 @@ impl<E: Into<Error>> ClientOutcome for core::result::Result<(), E> {
     }
 }
 
-type HandlerFuture = Pin<Box<dyn core::future::Future<Output = Result<()>>>>;
+/// A handler's future with its outcome converted, as a trait object: the future itself
+/// is the object, so the box holds it once (an `async` block awaiting it would store it
+/// twice — once captured, once awaited — and an idle connection pays for both).
+trait Handler {
+    fn poll_outcome(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>>;
+}
+
+impl<F> Handler for F
+where
+    F: core::future::Future,
+    F::Output: ClientOutcome,
+{
+    fn poll_outcome(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        self.poll(cx).map(ClientOutcome::into_result)
+    }
+}
+
+/// The future of an async [`ClientConnected`] callback, run as the connection's task.
+struct HandlerFuture(Pin<Box<dyn Handler>>);
+
+impl core::future::Future for HandlerFuture {
+    type Output = Result<()>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        self.0.as_mut().poll_outcome(cx)
+    }
+}
 
 /// The callback a stream server calls for each accepted connection (asyncio's
 /// `client_connected_cb`): either a plain function, called from `connection_made`, or an
@@ -164,7 +199,7 @@ impl ClientConnected {
     {
         ClientConnected(Rc::new(move |reader, writer| {
             let fut = f(reader, writer);
-            Some(Box::pin(async move { fut.await.into_result() }))
+            Some(HandlerFuture(Box::pin(fut)))
         }))
     }
 }

@@ -1,6 +1,7 @@
 //! [`StreamReader`]: a buffer that a protocol feeds and tasks read from, with asyncio's
 //! read methods and its reading flow control.
 
+use alloc::boxed::Box;
 use alloc::format;
 use alloc::rc::{Rc, Weak};
 use alloc::vec::Vec;
@@ -70,7 +71,8 @@ pub(crate) struct ReaderInner {
 struct ReaderState {
     buffer: Buffer,
     eof: bool,
-    exception: Option<Error>,
+    /// Boxed: rare, and an `Error` inline would make every reader larger.
+    exception: Option<Box<Error>>,
     transport: Option<Rc<dyn Transport>>,
     /// Whether this reader paused the transport's reading.
     paused: bool,
@@ -149,14 +151,14 @@ impl StreamReader {
 
     /// The error set with [`set_exception`](Self::set_exception), if any.
     pub fn exception(&self) -> Option<Error> {
-        self.inner.state.borrow().exception.clone()
+        self.inner.state.borrow().exception.as_deref().cloned()
     }
 
     /// Make every read fail with `error` from now on, and wake a waiting read with it.
     pub fn set_exception(&self, error: Error) {
         let waker = {
             let mut st = self.inner.state.borrow_mut();
-            st.exception = Some(error);
+            st.exception = Some(Box::new(error));
             st.waiter.take()
         };
         if let Some(w) = waker {
@@ -427,7 +429,7 @@ impl StreamReader {
 
     fn check_exception(&self) -> Result<()> {
         match &self.inner.state.borrow().exception {
-            Some(e) => Err(e.clone()),
+            Some(e) => Err((**e).clone()),
             None => Ok(()),
         }
     }
@@ -508,7 +510,7 @@ impl core::future::Future for WaitForData<'_> {
                         )));
                     }
                     if let Some(e) = &st.exception {
-                        return Poll::Ready(Err(e.clone()));
+                        return Poll::Ready(Err((**e).clone()));
                     }
                     let id = st.next_waiter_id;
                     st.next_waiter_id += 1;
@@ -541,7 +543,7 @@ impl core::future::Future for WaitForData<'_> {
                     _ => {
                         self.id = None;
                         Poll::Ready(match &st.exception {
-                            Some(e) => Err(e.clone()),
+                            Some(e) => Err((**e).clone()),
                             None => Ok(()),
                         })
                     }

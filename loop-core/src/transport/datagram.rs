@@ -16,7 +16,7 @@ use crate::protocol::DatagramProtocol;
 use crate::transport::backend::RawDatagram;
 use crate::transport::flow::WriteFlow;
 use crate::transport::notice::{Notice, Notices};
-use crate::transport::{BaseTransport, DATAGRAM_BUDGET, DatagramTransport, ExtraInfo};
+use crate::transport::{BaseTransport, DATAGRAM_BUDGET, DatagramTransport, ExtraInfo, read_area};
 
 /// What each queued datagram adds to the write-buffer size besides its payload (asyncio's
 /// `_header_size`), so that queued empty datagrams still count for flow control.
@@ -217,12 +217,13 @@ impl<D: RawDatagram> DatagramEndpoint<D> {
     }
 
     fn read_ready(&self) {
-        let mut buf = self.lp.take_read_buffer();
+        let mut owned = self.lp.take_read_buffer();
+        let buf = read_area(&mut owned);
         for _ in 0..DATAGRAM_BUDGET {
             if self.closing.get() || self.io.borrow().closed {
                 break;
             }
-            let r = self.io.borrow_mut().raw.try_recv_from(&mut buf);
+            let r = self.io.borrow_mut().raw.try_recv_from(buf);
             match r {
                 Ok((n, addr)) => {
                     let data = &buf[..n.min(buf.len())];
@@ -237,7 +238,7 @@ impl<D: RawDatagram> DatagramEndpoint<D> {
                 }
             }
         }
-        self.lp.put_read_buffer(buf);
+        self.lp.put_read_buffer(owned);
     }
 
     fn send_ready(&self) {

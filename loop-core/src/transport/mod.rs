@@ -22,9 +22,11 @@
 //! [`Token`]: crate::Token
 
 use alloc::string::String;
+use alloc::vec::Vec;
 use core::net::SocketAddr;
 
 use crate::error::Result;
+use crate::event_loop::READ_BUFFER_SIZE;
 
 mod backend;
 mod datagram;
@@ -43,6 +45,29 @@ pub use stream::{StreamProtocolRef, StreamTransport};
 /// Most bytes a stream transport reads in one reader callback before letting other
 /// callbacks run (it continues on the next iteration: readiness is level-triggered).
 pub const READ_BUDGET: usize = 1024 * 1024;
+
+/// Where reads into the loop's shared read buffer start: at a multiple of this many
+/// bytes from the buffer's address (see [`read_area`]).
+const READ_ALIGN: usize = 64;
+
+/// The part of the loop's read buffer that transports read into: its
+/// [`READ_BUFFER_SIZE`] bytes from the first [`READ_ALIGN`]-byte boundary on (the buffer
+/// grows, once, by the alignment's slack).
+///
+/// The kernel's copy to user memory (`rep movsb`) runs about four times slower on AMD
+/// Zen when the destination lies 1 to 31 bytes past the source's offset within a page,
+/// and received TCP data mostly starts at the beginning of a page (the sender's page
+/// fragments). The allocator hands out a buffer this large from `mmap`, 16 bytes into
+/// a page: every 64 KiB `recv` took about 28 µs instead of 7 µs. Starting the reads on a
+/// cache-line boundary avoids that case.
+#[inline]
+pub(crate) fn read_area(buf: &mut Vec<u8>) -> &mut [u8] {
+    if buf.len() < READ_BUFFER_SIZE + READ_ALIGN {
+        buf.resize(READ_BUFFER_SIZE + READ_ALIGN, 0);
+    }
+    let skip = (buf.as_ptr() as usize).wrapping_neg() % READ_ALIGN;
+    &mut buf[skip..skip + READ_BUFFER_SIZE]
+}
 
 /// Most datagrams a datagram endpoint receives in one reader callback.
 pub const DATAGRAM_BUDGET: usize = 16;

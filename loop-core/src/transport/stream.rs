@@ -32,7 +32,7 @@ use crate::transport::backend::RawStream;
 use crate::transport::flow::WriteFlow;
 use crate::transport::notice::{Notice, Notices};
 use crate::transport::write_buffer::WriteBuffer;
-use crate::transport::{BaseTransport, ExtraInfo, READ_BUDGET, Transport};
+use crate::transport::{BaseTransport, ExtraInfo, READ_BUDGET, Transport, read_area};
 
 /// The protocol a [`StreamTransport`] drives: a plain [`Protocol`] (the transport reads
 /// into a per-loop buffer and lends it to `data_received`) or a [`BufferedProtocol`]
@@ -428,10 +428,11 @@ impl<S: RawStream> StreamTransport<S> {
     }
 
     fn read_plain(&self) {
-        let mut buf = self.lp.take_read_buffer();
+        let mut owned = self.lp.take_read_buffer();
+        let buf = read_area(&mut owned);
         let mut total = 0;
         loop {
-            let r = self.io.borrow_mut().raw.try_read(&mut buf);
+            let r = self.io.borrow_mut().raw.try_read(buf);
             match r {
                 Ok(0) => {
                     self.on_eof();
@@ -460,7 +461,7 @@ impl<S: RawStream> StreamTransport<S> {
                 }
             }
         }
-        self.lp.put_read_buffer(buf);
+        self.lp.put_read_buffer(owned);
     }
 
     fn read_buffered(&self) {
