@@ -2,8 +2,9 @@
 //! check that it left nothing running.
 
 use crate::context::{Backend, Cx};
-use crate::run_scenario;
+use crate::diff;
 use crate::trace::TraceLog;
+use crate::{run_scenario, sim};
 
 /// Loop iterations run after a scenario returns, so that callbacks it scheduled last (a
 /// transport's `connection_lost` after `close`) run.
@@ -56,4 +57,16 @@ pub fn run_on<N: Backend>(name: &str, cx: &Cx<N>) -> Result<TraceLog, String> {
     }
     finish(cx).map_err(|e| format!("scenario `{name}` on {backend}: {e}"))?;
     Ok(cx.trace().log())
+}
+
+/// Compare `trace`, scenario `name`'s trace on `backend`, with the simulation's
+/// fault-free trace of the same scenario.
+///
+/// # Errors
+///
+/// The simulation run failed, or the traces differ (the message names the scenario,
+/// both backends and the first difference).
+pub fn compare_with_sim(name: &str, backend: &str, trace: &TraceLog) -> Result<(), String> {
+    let reference = sim::run(name, sim::IDEAL_SEED, sim::ideal_config())?.trace;
+    diff::compare(name, ("sim", &reference), (backend, trace)).map_err(|d| d.to_string())
 }
