@@ -1,6 +1,9 @@
 //! A TCP echo server with a protocol (asyncio's `EchoServerProtocol`): every byte a
 //! client sends comes back.
 //!
+//! The protocol is `tulip_echo::Echo`, the same source guest-sdk's `echo` example
+//! compiles into a `wasm32-wasip2` guest.
+//!
 //! ```text
 //! cargo run --release -p host-native --example echo_server_protocol [HOST:PORT]
 //! ```
@@ -9,29 +12,9 @@
 //! (the benchmark harness waits for that line).
 
 use std::io::Write;
-use std::rc::Rc;
 
 use host_native::{ListenOptions, NativeLoop};
-use loop_core::{Protocol, Transport};
-
-/// Writes back what it receives.
-#[derive(Default)]
-struct Echo {
-    transport: Option<Rc<dyn Transport>>,
-}
-
-impl Protocol for Echo {
-    fn connection_made(&mut self, transport: Rc<dyn Transport>) {
-        self.transport = Some(transport);
-    }
-
-    fn data_received(&mut self, data: &[u8]) {
-        if let Some(t) = &self.transport {
-            // Fails only once the connection is closing: nothing left to echo to.
-            let _ = t.write(data);
-        }
-    }
-}
+use tulip_echo::Echo;
 
 /// `HOST:PORT` (or `[V6]:PORT`) from the command line.
 fn listen_options(arg: &str) -> Result<ListenOptions, String> {

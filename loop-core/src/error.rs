@@ -52,6 +52,10 @@ pub enum ErrorKind {
     AddrInUse,
     /// The local address cannot be assigned (`EADDRNOTAVAIL`).
     AddrNotAvailable,
+    /// The operation is not permitted (`PermissionError`: `EACCES`, `EPERM`); a sandboxed
+    /// guest gets it for a socket operation its operator did not grant (WASI's
+    /// `access-denied`).
+    PermissionDenied,
     /// The operation is not supported by this transport or backend
     /// (`NotImplementedError`).
     Unsupported,
@@ -92,6 +96,7 @@ impl ErrorKind {
             ErrorKind::NotConnected => "not connected",
             ErrorKind::AddrInUse => "address in use",
             ErrorKind::AddrNotAvailable => "address not available",
+            ErrorKind::PermissionDenied => "permission denied",
             ErrorKind::Unsupported => "unsupported operation",
             ErrorKind::Io => "i/o error",
             ErrorKind::IncompleteRead => "incomplete read",
@@ -239,6 +244,7 @@ impl From<std::io::Error> for Error {
             Io::NotConnected => ErrorKind::NotConnected,
             Io::AddrInUse => ErrorKind::AddrInUse,
             Io::AddrNotAvailable => ErrorKind::AddrNotAvailable,
+            Io::PermissionDenied => ErrorKind::PermissionDenied,
             Io::Unsupported => ErrorKind::Unsupported,
             Io::TimedOut => ErrorKind::Timeout,
             Io::InvalidInput => ErrorKind::InvalidInput,
@@ -296,5 +302,21 @@ impl PartialEq for Error {
     /// Errors compare by kind and message (sources are not comparable).
     fn eq(&self, other: &Self) -> bool {
         self.kind == other.kind && self.message == other.message
+    }
+}
+
+#[cfg(all(test, feature = "std"))]
+mod tests {
+    use alloc::string::ToString;
+
+    use super::{Error, ErrorKind};
+
+    /// An OS permission failure (`PermissionError` in asyncio) keeps its own kind, so a
+    /// native program and a sandboxed guest that is denied an operation see the same one.
+    #[test]
+    fn permission_denied_is_its_own_kind() {
+        let e = Error::from(std::io::Error::from(std::io::ErrorKind::PermissionDenied));
+        assert_eq!(e.kind(), ErrorKind::PermissionDenied);
+        assert_eq!(ErrorKind::PermissionDenied.to_string(), "permission denied");
     }
 }

@@ -628,6 +628,7 @@ fn is_os_error(kind: ErrorKind) -> bool {
             | ErrorKind::NotConnected
             | ErrorKind::AddrInUse
             | ErrorKind::AddrNotAvailable
+            | ErrorKind::PermissionDenied
             | ErrorKind::Timeout
             | ErrorKind::Io
     )
