@@ -16,7 +16,7 @@ fn check(name: &str) {
 }
 
 macro_rules! native_tests {
-    ($($area:ident :: $name:ident => $faults:ident,)*) => {
+    ($($area:ident :: $name:ident => $faults:ident $([$($need:ident),*])?,)*) => {
         $(
             #[test]
             fn $name() {
