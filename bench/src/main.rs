@@ -88,7 +88,8 @@ struct ServerArgs {
     /// Adds (or replaces) a server: NAME=PROGRAM ARG…, PROGRAM being
     /// example:PACKAGE/TARGET, bin:PACKAGE/TARGET (built with this build's profile),
     /// python (the --python interpreter) or an executable; `{port}` in an argument is
-    /// the port. E.g. --server 'tulip-protocol=example:host-native/echo_server {port}'.
+    /// the port. E.g.
+    /// --server 'tulip-protocol=example:host-native/echo_server_protocol 127.0.0.1:{port}'.
     #[arg(long = "server", value_name = "NAME=PROGRAM ARG…")]
     extra: Vec<String>,
     /// The Python interpreter of the asyncio and uvloop servers.

@@ -14,13 +14,25 @@ use crate::error::{Error, Result};
 
 /// The built-in servers, in table order.
 ///
-/// Tulip's own servers are host-native examples that take the port as their only
-/// argument; each is one line here, e.g.
-/// `ServerSpec::cargo_example("tulip-protocol", "host-native", "echo_server", &["{port}"])`.
+/// Tulip's own servers are host-native examples that take `HOST:PORT` as their only
+/// argument: `echo_server_protocol` (asyncio's protocol echo) and `echo_server_streams`
+/// (a `start_server` task per connection).
 pub fn builtin_servers() -> Vec<ServerSpec> {
     vec![
         ServerSpec::harness("mio", &["serve", "mio", "{port}"]),
         ServerSpec::harness("tokio", &["serve", "tokio", "{port}"]),
+        ServerSpec::cargo_example(
+            "tulip-protocol",
+            "host-native",
+            "echo_server_protocol",
+            &["127.0.0.1:{port}"],
+        ),
+        ServerSpec::cargo_example(
+            "tulip-streams",
+            "host-native",
+            "echo_server_streams",
+            &["127.0.0.1:{port}"],
+        ),
         ServerSpec::python(
             "asyncio",
             &[],
@@ -558,7 +570,18 @@ mod tests {
         ];
         let all = select(builtin_servers(), extra.clone(), &[]).unwrap();
         let names: Vec<_> = all.iter().map(|s| s.name.as_str()).collect();
-        assert_eq!(names, ["mio", "tokio", "asyncio", "uvloop", "x"]);
+        assert_eq!(
+            names,
+            [
+                "mio",
+                "tokio",
+                "tulip-protocol",
+                "tulip-streams",
+                "asyncio",
+                "uvloop",
+                "x"
+            ]
+        );
         assert_eq!(all[1].program, Program::Path("/bin/true".into()));
         let some = select(builtin_servers(), extra, &["x".into(), "mio".into()]).unwrap();
         assert_eq!(some[0].name, "x");

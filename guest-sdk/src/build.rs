@@ -39,7 +39,7 @@ enum Selection {
 /// ```no_run
 /// use guest_sdk::build::GuestBuild;
 ///
-/// // guest-sdk's own example guests (echo, connect, udp_echo), optimised:
+/// // guest-sdk's own example guests (echo, connect, guest_udp_echo), optimised:
 /// let built = GuestBuild::sdk_examples().release(true).build()?;
 /// let echo = built.example("echo");
 /// assert!(echo.ends_with("examples/echo.wasm"));
@@ -67,7 +67,7 @@ impl GuestBuild {
         }
     }
 
-    /// The example guests of this crate (`guest-sdk/examples`: `echo`, `connect`, `udp_echo`), in
+    /// The example guests of this crate (`guest-sdk/examples`: `echo`, `connect`, `guest_udp_echo`), in
     /// `wasm-guests` under the workspace's target directory (`CARGO_TARGET_DIR` when set).
     pub fn sdk_examples() -> Self {
         let here = Path::new(env!("CARGO_MANIFEST_DIR"));

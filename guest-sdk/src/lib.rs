@@ -30,7 +30,7 @@
 //! ```
 //!
 //! Build with `cargo build --target wasm32-wasip2`; the example guests are in this
-//! crate's `examples/` (`echo`, `connect`, `udp_echo`).
+//! crate's `examples/` (`echo`, `connect`, `guest_udp_echo`).
 //!
 //! # WASI interfaces a guest imports
 //!

@@ -372,7 +372,7 @@ fn a_guest_exchanges_datagrams_and_times_out_on_a_silent_peer() {
 /// reported, normal exit.
 #[test]
 fn udp_guest_without_the_udp_grant_is_denied() {
-    let report = guest("udp_echo").builder().arg("127.0.0.1:0").run();
+    let report = guest("guest_udp_echo").builder().arg("127.0.0.1:0").run();
     assert_eq!(report.outcome, Outcome::Exited(1), "{report}");
     let stderr = String::from_utf8_lossy(&report.stderr);
     assert!(stderr.contains("permission denied"), "stderr: {stderr}");
@@ -381,7 +381,7 @@ fn udp_guest_without_the_udp_grant_is_denied() {
 /// The UDP echo guest answers every datagram, to its sender, intact.
 #[test]
 fn udp_echo_guest_answers_every_datagram() {
-    let running = guest("udp_echo")
+    let running = guest("guest_udp_echo")
         .builder()
         .grants(
             Grants::new()
@@ -425,7 +425,7 @@ fn udp_echo_guest_answers_every_datagram() {
 fn guests_import_standard_wasi_0_2_interfaces_only() {
     let tcp = "wasi:sockets/tcp-create-socket";
     let udp = "wasi:sockets/udp-create-socket";
-    for (name, creates) in [("echo", tcp), ("connect", tcp), ("udp_echo", udp)] {
+    for (name, creates) in [("echo", tcp), ("connect", tcp), ("guest_udp_echo", udp)] {
         let imports = guest(name).imports();
         for import in &imports {
             assert!(

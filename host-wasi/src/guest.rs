@@ -1,9 +1,9 @@
 //! Loading guests and running them: [`Runtime`] → [`Guest`] → [`GuestBuilder`] →
 //! [`Report`].
 //!
-//! A [`Runtime`] owns the wasmtime engine (fuel and epoch interruption on), the linker
-//! with every WASI 0.2 interface, and the epoch ticker thread. [`Runtime::compile`] or
-//! [`Runtime::load`] turns a component into a [`Guest`]: compiled once, linked once
+//! A [`Runtime`] owns the wasmtime engine (fuel metering on) and the linker with every
+//! WASI 0.2 interface. [`Runtime::compile`] or [`Runtime::load`] turns a component into
+//! a [`Guest`]: compiled once, linked once
 //! (`CommandPre`, wasmtime's `InstancePre` for `wasi:cli/command`), cheap to clone, and
 //! instantiated per run with no compiling or import resolution left to do.
 //!
@@ -15,16 +15,22 @@
 //!
 //! Guests run in wasmtime's async mode, so a run can be abandoned while the guest is
 //! blocked in the host (in `wasi:io/poll`, say): that is how a deadline or a kill stops a
-//! guest that is waiting. A guest that is computing is stopped by the epoch callback,
-//! which runs every [`EPOCH_TICK`] while guest code executes; it also yields to the
-//! executor so wasmtime-wasi's background I/O keeps moving under a busy guest.
+//! guest that is waiting. A guest that is computing yields to the executor every
+//! [`YIELD_FUEL`] units of fuel (wasmtime's fuel yield interval), and a deadline or kill
+//! that is due abandons it there.
+//!
+//! Fuel, not epoch interruption, paces those yields: in wasmtime 48 the epoch check
+//! calls into the host without first saving the function's cached fuel counter, so a
+//! guest stopped from an epoch callback in the middle of a loop reports only the fuel it
+//! had used up to its last call. The fuel yield saves the counter first, so the fuel a
+//! [`Report`] gives is exact however the guest stopped, and guest code carries no epoch
+//! checks.
 
 use std::future::{Future, poll_fn};
 use std::path::Path;
 use std::pin::pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc;
 use std::task::Poll;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
@@ -32,7 +38,7 @@ use std::{fmt, fs};
 
 use tokio::sync::Notify;
 use wasmtime::component::{Component, Linker, ResourceTable};
-use wasmtime::{Config, Engine, Precompiled, Store, UpdateDeadline};
+use wasmtime::{Config, Engine, Precompiled, Store};
 use wasmtime_wasi::p2::bindings::CommandPre;
 use wasmtime_wasi::sockets::WasiSocketsCtxView;
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
@@ -44,14 +50,12 @@ use crate::limits::{GuestLimiter, Limits};
 use crate::policy::{DenialCallback, Policy};
 use crate::report::{Budget, Outcome, Report, Stop, classify, stop_outcome};
 
-/// How often the engine's epoch advances: the granularity of deadlines and kills for a
-/// guest that is computing.
-pub const EPOCH_TICK: Duration = Duration::from_millis(10);
+/// How much fuel a computing guest may use between two yields to its executor: the
+/// granularity of deadlines and kills for a guest that is not waiting in the host
+/// (a few milliseconds of computation).
+pub const YIELD_FUEL: u64 = 10_000_000;
 
-/// The wasmtime engine, the WASI linker and the epoch ticker shared by every guest.
-///
-/// Cheap to clone; the ticker thread stops when the last clone (and every [`Guest`]
-/// made from it) is dropped.
+/// The wasmtime engine and the WASI linker shared by every guest. Cheap to clone.
 #[derive(Clone)]
 pub struct Runtime {
     inner: Arc<RuntimeInner>,
@@ -60,30 +64,23 @@ pub struct Runtime {
 struct RuntimeInner {
     engine: Engine,
     linker: Linker<GuestState>,
-    _ticker: Ticker,
 }
 
 impl Runtime {
-    /// Sets up the engine (Cranelift, fuel metering and epoch interruption on) and a
+    /// Sets up the engine (Cranelift, fuel metering on) and a
     /// linker with the WASI 0.2 command world, name lookup guarded by the grants.
     ///
     /// # Errors
     ///
-    /// [`Error::Engine`] if wasmtime rejects the configuration or the ticker thread
-    /// cannot start.
+    /// [`Error::Engine`] if wasmtime rejects the configuration.
     pub fn new() -> Result<Self, Error> {
         let engine = Engine::new(&engine_config()).map_err(|e| Error::Engine(describe(&e)))?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)
             .and_then(|()| crate::lookup::add_to_linker(&mut linker))
             .map_err(|e| Error::Engine(describe(&e)))?;
-        let ticker = Ticker::start(&engine).map_err(|e| Error::Engine(e.to_string()))?;
         Ok(Self {
-            inner: Arc::new(RuntimeInner {
-                engine,
-                linker,
-                _ticker: ticker,
-            }),
+            inner: Arc::new(RuntimeInner { engine, linker }),
         })
     }
 
@@ -221,7 +218,7 @@ impl fmt::Debug for Runtime {
 
 fn engine_config() -> Config {
     let mut config = Config::new();
-    config.consume_fuel(true).epoch_interruption(true);
+    config.consume_fuel(true);
     config
 }
 
@@ -252,44 +249,6 @@ fn check_component(what: &str, bytes: &[u8]) -> Result<(), Error> {
         _ => Err(Error::NotWasm {
             what: what.to_owned(),
         }),
-    }
-}
-
-/// Advances the engine's epoch every [`EPOCH_TICK`] until dropped.
-struct Ticker {
-    stop: Option<mpsc::Sender<()>>,
-    thread: Option<JoinHandle<()>>,
-}
-
-impl Ticker {
-    fn start(engine: &Engine) -> std::io::Result<Self> {
-        let (stop, stopped) = mpsc::channel::<()>();
-        // A weak engine: the ticker must not keep the engine (and its code) alive.
-        let engine = engine.weak();
-        let thread = thread::Builder::new()
-            .name("tulip-epoch".into())
-            .spawn(move || {
-                while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(EPOCH_TICK) {
-                    match engine.upgrade() {
-                        Some(engine) => engine.increment_epoch(),
-                        None => break,
-                    }
-                }
-            })?;
-        Ok(Self {
-            stop: Some(stop),
-            thread: Some(thread),
-        })
-    }
-}
-
-impl Drop for Ticker {
-    fn drop(&mut self) {
-        drop(self.stop.take());
-        if let Some(thread) = self.thread.take() {
-            // The ticker never panics; if it did, there is nothing left to clean up.
-            let _ = thread.join();
-        }
     }
 }
 
@@ -564,7 +523,8 @@ impl RunningGuest {
     }
 
     /// Asks the guest to stop; it is reported as [`Outcome::Killed`]. Takes effect at
-    /// once if the guest is waiting in the host, within [`EPOCH_TICK`] if it is computing.
+    /// once if the guest is waiting in the host, within [`YIELD_FUEL`] of fuel if it is
+    /// computing.
     pub fn kill(&self) {
         self.control.kill();
     }
@@ -617,7 +577,7 @@ fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
     format!("the host panicked while running the guest: {text}")
 }
 
-/// The kill switch shared by a running guest, its handle and its epoch callback.
+/// The kill switch shared by a running guest and its handle.
 #[derive(Default)]
 struct Control {
     killed: AtomicBool,
@@ -728,17 +688,9 @@ impl Launch {
         if let Err(e) = store.set_fuel(fuel) {
             return Report::failed(self.name.to_string(), describe(&e));
         }
-        let control = self.control.clone();
-        store.set_epoch_deadline(1);
-        store.epoch_deadline_callback(move |_| {
-            if control.is_killed() {
-                Err(Stop::Killed.into())
-            } else if deadline.is_some_and(|at| Instant::now() >= at) {
-                Err(Stop::Deadline.into())
-            } else {
-                Ok(UpdateDeadline::Yield(1))
-            }
-        });
+        if let Err(e) = store.fuel_async_yield_interval(Some(YIELD_FUEL)) {
+            return Report::failed(self.name.to_string(), describe(&e));
+        }
 
         let mut start_time = Duration::ZERO;
         let finish = {

@@ -23,7 +23,7 @@ mod supervisor;
 
 pub use error::Error;
 pub use grants::{AddrRange, AddrRangeError, Denial, Grants, Operation, Target};
-pub use guest::{EPOCH_TICK, Guest, GuestBuilder, RunningGuest, Runtime, Stdio};
+pub use guest::{Guest, GuestBuilder, RunningGuest, Runtime, Stdio, YIELD_FUEL};
 pub use limits::{FUEL_PER_CPU_SECOND, Limits, fuel_for};
 pub use report::{Outcome, Report};
 pub use supervisor::{GuestId, Supervisor};

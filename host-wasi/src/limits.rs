@@ -20,8 +20,13 @@ use std::time::Duration;
 use wasmtime::ResourceLimiter;
 
 /// Fuel that stands for one second of guest CPU time: one billion WebAssembly
-/// instructions, about what one core of this decade executes per second. Fuel counts
-/// work, not time, so the same budget stops a guest at the same point on every machine.
+/// instructions.
+///
+/// Fuel counts work, not time, so the same budget stops a guest at the same point on
+/// every machine. The conversion is conservative: a tight arithmetic loop runs about four
+/// billion instructions a second on a current core, code heavy in memory access and host
+/// calls fewer, so a guest given a CPU time is stopped at or before it. Give fuel for an
+/// exact budget.
 pub const FUEL_PER_CPU_SECOND: u64 = 1_000_000_000;
 
 /// A guest's resource limits.

@@ -166,13 +166,10 @@ impl fmt::Display for Report {
     }
 }
 
-/// Why the host stopped a guest from outside (raised from the epoch callback, or chosen
-/// when the run future is abandoned).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+/// Why the host abandoned a guest's run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Stop {
-    #[error("the guest's deadline passed")]
     Deadline,
-    #[error("the guest was killed")]
     Killed,
 }
 
@@ -193,9 +190,6 @@ pub(crate) fn classify(
 ) -> Outcome {
     if let Some(exit) = error.downcast_ref::<I32Exit>() {
         return Outcome::Exited(exit.0);
-    }
-    if let Some(stop) = error.downcast_ref::<Stop>() {
-        return stop_outcome(*stop, budget);
     }
     if let Some(ResourceTableError::Full) = error.downcast_ref::<ResourceTableError>() {
         return Outcome::HandleLimit {
@@ -261,13 +255,14 @@ mod tests {
                 requested: 2 << 20
             }
         );
-        let stop = wasmtime::Error::new(Stop::Deadline);
+        let exit_in_context = wasmtime::Error::new(I32Exit(0)).context("while running");
         assert_eq!(
-            classify(&stop, None, &BUDGET),
-            Outcome::Deadline(Duration::from_secs(2))
+            classify(&exit_in_context, None, &BUDGET),
+            Outcome::Exited(0)
         );
-        let killed = wasmtime::Error::new(Stop::Killed).context("while running");
-        assert_eq!(classify(&killed, None, &BUDGET), Outcome::Killed);
+        let deadline = stop_outcome(Stop::Deadline, &BUDGET);
+        assert_eq!(deadline, Outcome::Deadline(Duration::from_secs(2)));
+        assert_eq!(stop_outcome(Stop::Killed, &BUDGET), Outcome::Killed);
         let full = wasmtime::Error::new(ResourceTableError::Full);
         assert_eq!(
             classify(&full, None, &BUDGET),

@@ -9,7 +9,7 @@ use std::net::TcpStream;
 use std::time::Duration;
 
 use common::{guest, wait_for_line};
-use host_wasi::{Grants, Limits, Outcome, RunningGuest, Supervisor};
+use host_wasi::{Grants, Limits, Outcome, RunningGuest, Supervisor, YIELD_FUEL};
 
 /// Generous bound for a guest to print its first line (compiling is done beforehand).
 const STARTUP: Duration = Duration::from_secs(30);
@@ -164,7 +164,13 @@ fn a_kill_stops_a_guest_whether_computing_or_waiting() {
     waiting.kill();
     computing.kill();
     assert_eq!(waiting.join().outcome, Outcome::Killed);
-    assert_eq!(computing.join().outcome, Outcome::Killed);
+    let computed = computing.join();
+    assert_eq!(computed.outcome, Outcome::Killed);
+    assert!(
+        computed.fuel_consumed >= YIELD_FUEL,
+        "fuel {}",
+        computed.fuel_consumed
+    );
 }
 
 #[test]

@@ -1,8 +1,8 @@
 //! A UDP echo server as a WASI 0.2 guest: every datagram goes back to its sender.
 //!
 //! ```text
-//! cargo build -p guest-sdk --example udp_echo --target wasm32-wasip2
-//! tulip run target/wasm32-wasip2/debug/examples/udp_echo.wasm --udp --listen 127.0.0.1:7001 -- 127.0.0.1:7001
+//! cargo build -p guest-sdk --example guest_udp_echo --target wasm32-wasip2
+//! tulip run target/wasm32-wasip2/debug/examples/guest_udp_echo.wasm --udp --listen 127.0.0.1:7001 -- 127.0.0.1:7001
 //! ```
 //!
 //! Binds the address given as its first argument (default `127.0.0.1:7001`; port 0
@@ -35,7 +35,7 @@ fn main() -> std::process::ExitCode {
             }
         }
         fn error_received(&mut self, error: Error) {
-            eprintln!("udp_echo: {error}");
+            eprintln!("guest_udp_echo: {error}");
         }
     }
 
@@ -62,7 +62,7 @@ fn main() -> std::process::ExitCode {
         match served.await {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
-                eprintln!("udp_echo: {e}");
+                eprintln!("guest_udp_echo: {e}");
                 ExitCode::FAILURE
             }
         }
@@ -72,8 +72,8 @@ fn main() -> std::process::ExitCode {
 #[cfg(not(all(target_os = "wasi", target_env = "p2")))]
 fn main() {
     eprintln!(
-        "udp_echo is a WASI 0.2 guest: build it with \
-         `cargo build -p guest-sdk --example udp_echo --target wasm32-wasip2` \
+        "guest_udp_echo is a WASI 0.2 guest: build it with \
+         `cargo build -p guest-sdk --example guest_udp_echo --target wasm32-wasip2` \
          and run it with `tulip run`"
     );
     std::process::exit(2);

@@ -1,62 +1,26 @@
 //! [`Handle`] and [`TimerHandle`]: cancellable references to scheduled callbacks.
 
 use alloc::rc::{Rc, Weak};
+use alloc::vec::Vec;
 use core::cell::Cell;
 use core::fmt;
 
 use crate::event_loop::LoopInner;
 use crate::time::Instant;
 
+mod slot;
+
+use slot::Slot;
+
 const CANCELLED: u8 = 1;
 /// A timer's entry is still in the loop's timer heap.
 const IN_HEAP: u8 = 2;
 
-/// The type-erased callback behind a [`Handle`].
-pub(crate) trait Callback {
-    fn call(&self);
-    /// Drop the closure early (after a cancel), when the callback kind allows it.
-    fn release(&self);
-    fn name(&self) -> &'static str;
-}
-
-/// A callback with its state flags. The flags sit outside the trait object, so checking
-/// for cancellation (done for every callback the loop runs) is a plain load, not a
-/// virtual call.
-pub(crate) struct Node<C: ?Sized> {
+/// A callback with its state flags. Every node has this one type, whatever its closure
+/// (stored in the [`Slot`]), so the loop can reuse spent nodes (see [`HandlePool`]).
+pub(crate) struct Node {
     flags: Cell<u8>,
-    callback: C,
-}
-
-struct Once<F> {
-    f: Cell<Option<F>>,
-}
-
-impl<F: FnOnce()> Callback for Once<F> {
-    fn call(&self) {
-        if let Some(f) = self.f.take() {
-            f();
-        }
-    }
-    fn release(&self) {
-        drop(self.f.take());
-    }
-    fn name(&self) -> &'static str {
-        core::any::type_name::<F>()
-    }
-}
-
-struct Repeat<F> {
-    f: F,
-}
-
-impl<F: Fn()> Callback for Repeat<F> {
-    fn call(&self) {
-        (self.f)();
-    }
-    fn release(&self) {}
-    fn name(&self) -> &'static str {
-        core::any::type_name::<F>()
-    }
+    slot: Slot,
 }
 
 /// A callback scheduled with [`call_soon`](crate::EventLoop::call_soon) or registered
@@ -64,22 +28,20 @@ impl<F: Fn()> Callback for Repeat<F> {
 ///
 /// Cloning gives another reference to the same callback.
 #[derive(Clone)]
-pub struct Handle(pub(crate) Rc<Node<dyn Callback>>);
+pub struct Handle(pub(crate) Rc<Node>);
 
 impl Handle {
     pub(crate) fn once<F: FnOnce() + 'static>(f: F) -> Handle {
         Handle(Rc::new(Node {
             flags: Cell::new(0),
-            callback: Once {
-                f: Cell::new(Some(f)),
-            },
+            slot: Slot::once(f),
         }))
     }
 
     pub(crate) fn repeat<F: Fn() + 'static>(f: F) -> Handle {
         Handle(Rc::new(Node {
             flags: Cell::new(0),
-            callback: Repeat { f },
+            slot: Slot::repeat(f),
         }))
     }
 
@@ -96,7 +58,7 @@ impl Handle {
             return false;
         }
         flags.set(flags.get() | CANCELLED);
-        self.0.callback.release();
+        self.0.slot.release();
         true
     }
 
@@ -108,13 +70,13 @@ impl Handle {
     /// The callback's type name (a closure's is its defining function plus `{{closure}}`),
     /// used in debug-mode reports.
     pub fn name(&self) -> &'static str {
-        self.0.callback.name()
+        self.0.slot.name()
     }
 
     /// Run the callback unless it was cancelled.
     pub(crate) fn run(&self) {
         if !self.cancelled() {
-            self.0.callback.call();
+            self.0.slot.call();
         }
     }
 
@@ -143,6 +105,47 @@ impl fmt::Debug for Handle {
             .field("callback", &self.name())
             .field("cancelled", &self.cancelled())
             .finish()
+    }
+}
+
+/// Spent nodes kept for reuse, at most.
+const POOL_SIZE: usize = 256;
+
+/// Spent one-shot callback nodes, for reuse: most callbacks are scheduled, run once and
+/// dropped, so reusing their nodes spares an allocation and a free for each. A node is
+/// only taken back when the loop holds its last reference (no [`Handle`] to it is
+/// left), so reuse is never observable.
+#[derive(Default)]
+pub(crate) struct HandlePool {
+    free: Vec<Rc<Node>>,
+}
+
+impl HandlePool {
+    /// A handle for `f`, on a spent node if one is free.
+    pub(crate) fn once<F: FnOnce() + 'static>(&mut self, f: F) -> Handle {
+        if let Some(mut rc) = self.free.pop()
+            && let Some(node) = Rc::get_mut(&mut rc)
+        {
+            *node.flags.get_mut() = 0;
+            node.slot.refill_once(f);
+            return Handle(rc);
+        }
+        Handle::once(f)
+    }
+
+    /// Keep `h`'s node for reuse if nobody else holds it and its closure is spent (ran,
+    /// or dropped by a cancel); otherwise give it back, for the caller to drop once the
+    /// pool is released (the drop may run a closure's destructor, which may schedule
+    /// callbacks).
+    pub(crate) fn recycle(&mut self, h: Handle) -> Option<Handle> {
+        let mut rc = h.0;
+        match Rc::get_mut(&mut rc) {
+            Some(node) if !node.slot.is_live() && self.free.len() < POOL_SIZE => {
+                self.free.push(rc);
+                None
+            }
+            _ => Some(Handle(rc)),
+        }
     }
 }
 
