@@ -41,16 +41,24 @@ pub enum Need {
     /// `wasm32-wasip2` guest aborts on a panic instead: the WebAssembly target has no
     /// unwinding.
     CatchPanics,
+    /// Closing a TCP socket that holds unread bytes resets the connection at once (RST
+    /// and nothing else, as Linux does on `close`), so the peer's `connection_lost` gets
+    /// `ConnectionResetError`. A WASI 0.2 guest cannot close that way: it must drop the
+    /// socket's output stream before the socket, and wasmtime (the runtime host-wasi
+    /// embeds) shuts the write side down when that stream is dropped, so the peer
+    /// reads a FIN (end of stream) before the reset that follows.
+    ResetOnUnreadClose,
 }
 
 impl Need {
     /// Every need, to parse them back.
-    pub const ALL: &'static [Need] = &[Need::CatchPanics];
+    pub const ALL: &'static [Need] = &[Need::CatchPanics, Need::ResetOnUnreadClose];
 
     /// Whether this program (the backend's process) has it.
     pub fn available(self) -> bool {
         match self {
             Need::CatchPanics => cfg!(panic = "unwind"),
+            Need::ResetOnUnreadClose => !cfg!(target_os = "wasi"),
         }
     }
 
@@ -58,6 +66,7 @@ impl Need {
     pub fn name(self) -> &'static str {
         match self {
             Need::CatchPanics => "CatchPanics",
+            Need::ResetOnUnreadClose => "ResetOnUnreadClose",
         }
     }
 
@@ -139,7 +148,7 @@ macro_rules! foreach_scenario {
             tcp::tcp_half_close_by_server => Standard,
             tcp::tcp_close_flushes_buffer => Bulk,
             tcp::tcp_abort_drops_buffer => Bulk,
-            tcp::tcp_peer_reset => Standard,
+            tcp::tcp_peer_reset => Standard [ResetOnUnreadClose],
             tcp::tcp_connect_refused => Standard,
             tcp::tcp_addresses => Standard,
             tcp::tcp_writelines => Standard,

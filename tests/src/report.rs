@@ -55,15 +55,25 @@ pub fn block(name: &str, result: &ScenarioResult) -> String {
     out
 }
 
+/// What [`parse`] read from a report.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Parsed {
+    /// Each reported scenario's result, by name.
+    pub results: BTreeMap<String, ScenarioResult>,
+    /// The scenario whose block was opened but never closed: the backend stopped (or
+    /// crashed) while running it.
+    pub cut_short: Option<String>,
+}
+
 /// Parse the blocks in `text` (other lines between blocks are ignored: a runtime may
-/// print its own).
+/// print its own). A last block left open is not an error: it is reported as
+/// [`Parsed::cut_short`], the results before it stand.
 ///
 /// # Errors
 ///
-/// A block that is not closed, closed under another name, repeated, or whose trace does
-/// not parse.
-pub fn parse(text: &str) -> Result<BTreeMap<String, ScenarioResult>, String> {
-    let mut results = BTreeMap::new();
+/// A block closed under another name, repeated, or whose trace does not parse.
+pub fn parse(text: &str) -> Result<Parsed, String> {
+    let mut parsed = Parsed::default();
     let mut lines = text.lines();
     while let Some(line) = lines.next() {
         let Some(name) = line.strip_prefix("scenario ") else {
@@ -95,7 +105,8 @@ pub fn parse(text: &str) -> Result<BTreeMap<String, ScenarioResult>, String> {
             body.push('\n');
         }
         if !closed {
-            return Err(format!("block `{name}` is not closed (the output was cut short)"));
+            parsed.cut_short = Some(name.to_owned());
+            break;
         }
         let result = match (failed, unsupported) {
             (Some(message), _) => ScenarioResult::Failed(message),
@@ -105,11 +116,11 @@ pub fn parse(text: &str) -> Result<BTreeMap<String, ScenarioResult>, String> {
                     .map_err(|e| format!("the trace of `{name}` does not parse: {e}"))?,
             ),
         };
-        if results.insert(name.to_owned(), result).is_some() {
+        if parsed.results.insert(name.to_owned(), result).is_some() {
             return Err(format!("scenario `{name}` reported twice"));
         }
     }
-    Ok(results)
+    Ok(parsed)
 }
 
 #[cfg(test)]
@@ -133,19 +144,33 @@ mod tests {
             block("third", &unsupported)
         );
         let parsed = parse(&text).unwrap();
-        assert_eq!(parsed.len(), 3);
-        assert_eq!(parsed["first"], ok);
-        assert_eq!(parsed["second"], failed);
-        assert_eq!(parsed["third"], unsupported);
+        assert_eq!(parsed.results.len(), 3);
+        assert_eq!(parsed.results["first"], ok);
+        assert_eq!(parsed.results["second"], failed);
+        assert_eq!(parsed.results["third"], unsupported);
+        assert_eq!(parsed.cut_short, None);
     }
 
     #[test]
-    fn broken_output_is_an_error() {
+    fn cut_short_and_broken_output() {
         let ok = ScenarioResult::Trace(TraceLog::default());
         let text = block("a", &ok);
-        let cut = &text[..text.len() - "end a\n".len()];
-        assert!(parse(cut).unwrap_err().contains("not closed"));
-        assert!(parse(&format!("{text}{text}")).unwrap_err().contains("twice"));
-        assert!(parse("scenario a\nend b\n").unwrap_err().contains("closed as"));
+        let cut = format!(
+            "{text}{}",
+            &text[..text.len() - "end a\n".len()].replace(" a", " b")
+        );
+        let parsed = parse(&cut).unwrap();
+        assert_eq!(parsed.cut_short.as_deref(), Some("b"));
+        assert_eq!(parsed.results.len(), 1, "the block before the cut stands");
+        assert!(
+            parse(&format!("{text}{text}"))
+                .unwrap_err()
+                .contains("twice")
+        );
+        assert!(
+            parse("scenario a\nend b\n")
+                .unwrap_err()
+                .contains("closed as")
+        );
     }
 }

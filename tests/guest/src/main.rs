@@ -5,7 +5,8 @@
 //! host-wasi and compares every trace with the simulation's.
 //!
 //! A scenario whose `Need`s the guest lacks (catching panics: `wasm32-wasip2` aborts on a
-//! panic) is reported unsupported, not run. It needs listen and connect grants on
+//! panic; resetting a connection by closing with unread data) is reported unsupported,
+//! not run. It needs listen and connect grants on
 //! 127.0.0.1 (any port) and UDP. Exit status 0 once every scenario was reported (failed
 //! ones included: the host decides), 2 for an unknown scenario name.
 
