@@ -71,7 +71,7 @@ fn run_guest(wasm: &Path) -> Result<(String, String), String> {
         .builder()
         .grants(
             Grants::new()
-                .allow_listen(loopback.clone())
+                .allow_listen(loopback)
                 .allow_connect(loopback)
                 .allow_udp(true),
         )
