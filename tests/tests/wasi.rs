@@ -131,7 +131,10 @@ fn shared_output(run: &str) -> Result<(String, String), String> {
             }
         }
     }
-    let (out, summary) = build_and_run()?;
+    // A failure to build or start the guest is shared too: the other tests report it
+    // instead of each trying again.
+    let (out, summary) =
+        build_and_run().unwrap_or_else(|e| (String::new(), format!("failed\n{e}")));
     fs::write(&out_path, &out).map_err(|e| io("writing the guest's report", e))?;
     fs::write(&summary_path, &summary).map_err(|e| io("writing the guest's summary", e))?;
     Ok((out, summary))
@@ -164,7 +167,7 @@ fn check(name: &str) {
         let why = match &run.parsed.cut_short {
             Some(during) => format!("the guest stopped while running `{during}`"),
             None if run.clean => "the guest did not run it".to_owned(),
-            None => "the guest stopped before it".to_owned(),
+            None => "the guest did not run to the end".to_owned(),
         };
         panic!(
             "scenario `{name}` on guest: not reported ({why})\n{}",
