@@ -5,6 +5,7 @@ pub mod context;
 pub mod diff;
 pub mod golden;
 pub mod record;
+pub mod report;
 pub mod runner;
 mod scenarios;
 pub mod sim;
@@ -30,6 +31,51 @@ pub enum Faults {
     Bulk,
 }
 
+/// What a scenario needs from its backend beyond [`Net`](loop_core::net::Net) and the
+/// loop. A backend without it reports the scenario [unsupported](report::ScenarioResult)
+/// instead of running it, which the comparison accepts only when the scenario declares
+/// the need: a declared backend difference.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Need {
+    /// Panics in callbacks and tasks are caught and reported (`panic = "unwind"`). A
+    /// `wasm32-wasip2` guest aborts on a panic instead: the WebAssembly target has no
+    /// unwinding.
+    CatchPanics,
+    /// Closing a TCP socket that holds unread bytes resets the connection at once (RST
+    /// and nothing else, as Linux does on `close`), so the peer's `connection_lost` gets
+    /// `ConnectionResetError`. A WASI 0.2 guest cannot close that way: it must drop the
+    /// socket's output stream before the socket, and wasmtime (the runtime host-wasi
+    /// embeds) shuts the write side down when that stream is dropped, so the peer
+    /// reads a FIN (end of stream) before the reset that follows.
+    ResetOnUnreadClose,
+}
+
+impl Need {
+    /// Every need, to parse them back.
+    pub const ALL: &'static [Need] = &[Need::CatchPanics, Need::ResetOnUnreadClose];
+
+    /// Whether this program (the backend's process) has it.
+    pub fn available(self) -> bool {
+        match self {
+            Need::CatchPanics => cfg!(panic = "unwind"),
+            Need::ResetOnUnreadClose => !cfg!(target_os = "wasi"),
+        }
+    }
+
+    /// Its name, as written in the registry and the report.
+    pub fn name(self) -> &'static str {
+        match self {
+            Need::CatchPanics => "CatchPanics",
+            Need::ResetOnUnreadClose => "ResetOnUnreadClose",
+        }
+    }
+
+    /// The need called `name`.
+    pub fn from_name(name: &str) -> Option<Need> {
+        Need::ALL.iter().copied().find(|n| n.name() == name)
+    }
+}
+
 /// A registered scenario.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Scenario {
@@ -39,10 +85,20 @@ pub struct Scenario {
     pub name: &'static str,
     /// The faults it runs under on the simulation.
     pub faults: Faults,
+    /// What it needs from a backend.
+    pub needs: &'static [Need],
 }
 
-/// Calls macro `$m` with the list of every scenario, as
-/// `area::name => Faults,` items (`Faults` is a [`Faults`] variant).
+impl Scenario {
+    /// The first of its needs this program lacks.
+    pub fn unmet_need(&self) -> Option<Need> {
+        self.needs.iter().copied().find(|n| !n.available())
+    }
+}
+
+/// Calls macro `$m` with the list of every scenario, as `area::name => Faults,` items,
+/// or `area::name => Faults [Need, …],` for a scenario with [`Need`]s (`Faults` is a
+/// [`Faults`] variant).
 ///
 /// Each backend's runner generates its tests from this one list, and the crate builds
 /// its own registry ([`SCENARIOS`], [`run_scenario`]) from it, so a scenario is either
@@ -51,7 +107,7 @@ pub struct Scenario {
 ///
 /// ```
 /// macro_rules! count {
-///     ($($area:ident :: $name:ident => $faults:ident,)*) => {
+///     ($($area:ident :: $name:ident => $faults:ident $([$($need:ident),*])?,)*) => {
 ///         [$(stringify!($name)),*].len()
 ///     };
 /// }
@@ -65,7 +121,7 @@ macro_rules! foreach_scenario {
             loop_order::stop_runs_current_batch => Standard,
             loop_order::stop_before_run_forever => Standard,
             loop_order::run_until_complete_outcomes => Standard,
-            loop_order::panicking_callback_is_reported => Standard,
+            loop_order::panicking_callback_is_reported => Standard [CatchPanics],
             loop_order::done_callbacks_order => Standard,
             loop_order::closed_loop_refuses_work => Standard,
             timers::timers_fire_in_deadline_order => Standard,
@@ -92,7 +148,7 @@ macro_rules! foreach_scenario {
             tcp::tcp_half_close_by_server => Standard,
             tcp::tcp_close_flushes_buffer => Bulk,
             tcp::tcp_abort_drops_buffer => Bulk,
-            tcp::tcp_peer_reset => Standard,
+            tcp::tcp_peer_reset => Standard [ResetOnUnreadClose],
             tcp::tcp_connect_refused => Standard,
             tcp::tcp_addresses => Standard,
             tcp::tcp_writelines => Standard,
@@ -129,13 +185,14 @@ macro_rules! foreach_scenario {
 }
 
 macro_rules! registry {
-    ($($area:ident :: $name:ident => $faults:ident,)*) => {
+    ($($area:ident :: $name:ident => $faults:ident $([$($need:ident),*])?,)*) => {
         /// Every scenario, in registry order.
         pub const SCENARIOS: &[Scenario] = &[
             $(Scenario {
                 area: stringify!($area),
                 name: stringify!($name),
                 faults: Faults::$faults,
+                needs: &[$($(Need::$need),*)?],
             },)*
         ];
 

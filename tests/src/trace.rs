@@ -321,7 +321,7 @@ fn unescape(s: &str) -> Result<Vec<u8>, String> {
 }
 
 /// A note on one line: only `\` and line breaks are escaped.
-fn escape_line_into(f: &mut impl fmt::Write, text: &str) -> fmt::Result {
+pub(crate) fn escape_line_into(f: &mut impl fmt::Write, text: &str) -> fmt::Result {
     for c in text.chars() {
         match c {
             '\\' => f.write_str("\\\\")?,
@@ -333,7 +333,7 @@ fn escape_line_into(f: &mut impl fmt::Write, text: &str) -> fmt::Result {
     Ok(())
 }
 
-fn unescape_line(s: &str) -> Result<String, String> {
+pub(crate) fn unescape_line(s: &str) -> Result<String, String> {
     let mut out = String::with_capacity(s.len());
     let mut chars = s.chars();
     while let Some(c) = chars.next() {

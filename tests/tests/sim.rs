@@ -3,7 +3,7 @@
 //! match the fault-free trace (no bytes lost or reordered).
 
 macro_rules! sim_tests {
-    ($($area:ident :: $name:ident => $faults:ident,)*) => {
+    ($($area:ident :: $name:ident => $faults:ident $([$($need:ident),*])?,)*) => {
         $(
             #[test]
             fn $name() {

@@ -8,7 +8,7 @@ use loop_core::{
 
 use super::Outcome;
 use crate::context::{Backend, Cx};
-use crate::trace::Lane;
+use crate::trace::{Lane, Trace};
 
 const MS: Duration = Duration::from_millis(1);
 
@@ -21,15 +21,17 @@ impl Drop for DropNote {
     }
 }
 
-/// A task that sleeps `ms` then returns `value`, recording its end in `lane`.
+/// A task that sleeps `ms` then returns `value`, recording its end in its own lane
+/// (named `name`: when two sleepers end in one loop iteration depends on the clock, so
+/// their ends are not ordered against anything else).
 fn sleeper(
     lp: &EventLoop,
-    lane: &Lane,
+    trace: &Trace,
     name: &'static str,
     ms: u64,
     value: u32,
 ) -> impl Future<Output = Result<u32, Error>> + 'static {
-    let (lp, lane) = (lp.clone(), lane.clone());
+    let (lp, lane) = (lp.clone(), trace.lane(name));
     async move {
         let _drop = DropNote(lane.clone(), name);
         lp.sleep(Duration::from_millis(ms)).await?;
@@ -43,8 +45,8 @@ fn sleeper(
 pub(crate) fn task_cancel_while_sleeping<N: Backend>(cx: &Cx<N>) -> Outcome {
     let lane = cx.lane("main");
     let lp = cx.lp().clone();
-    let task = lp.create_try_task(sleeper(&lp, &lane, "sleeper", 3_600_000, 1));
-    let messaged = lp.create_try_task(sleeper(&lp, &lane, "messaged", 3_600_000, 2));
+    let task = lp.create_try_task(sleeper(&lp, cx.trace(), "sleeper", 3_600_000, 1));
+    let messaged = lp.create_try_task(sleeper(&lp, cx.trace(), "messaged", 3_600_000, 2));
     let (l, lp2) = (lane.clone(), lp.clone());
     cx.run(async move {
         lp2.sleep(10 * MS).await?;
@@ -99,14 +101,14 @@ pub(crate) fn task_cancel_propagates<N: Backend>(cx: &Cx<N>) -> Outcome {
 pub(crate) fn gather_order_and_first_error<N: Backend>(cx: &Cx<N>) -> Outcome {
     let lane = cx.lane("main");
     let lp = cx.lp().clone();
-    let (l, lp2) = (lane.clone(), lp.clone());
+    let (l, lp2, t) = (lane.clone(), lp.clone(), cx.trace().clone());
     cx.run(async move {
         let all = gather(
             &lp2,
             [
-                sleeper(&lp2, &l, "c30", 30, 30),
-                sleeper(&lp2, &l, "a10", 10, 10),
-                sleeper(&lp2, &l, "b20", 20, 20),
+                sleeper(&lp2, &t, "c30", 30, 30),
+                sleeper(&lp2, &t, "a10", 10, 10),
+                sleeper(&lp2, &t, "b20", 20, 20),
             ],
         );
         let r = all.await;
@@ -121,7 +123,7 @@ pub(crate) fn gather_order_and_first_error<N: Backend>(cx: &Cx<N>) -> Outcome {
                 Err::<u32, _>(Error::new(ErrorKind::InvalidInput, "bad input"))
             }
         };
-        let slow = lp2.create_try_task(sleeper(&lp2, &l, "survivor", 20, 1));
+        let slow = lp2.create_try_task(sleeper(&lp2, &t, "survivor", 400, 1));
         let fail_task = lp2.create_try_task(failing);
         let r = gather(&lp2, [&fail_task, &slow]).await;
         l.outcome("gather with a failure", &r);
@@ -138,12 +140,12 @@ pub(crate) fn gather_order_and_first_error<N: Backend>(cx: &Cx<N>) -> Outcome {
 pub(crate) fn gather_settled_outcomes<N: Backend>(cx: &Cx<N>) -> Outcome {
     let lane = cx.lane("main");
     let lp = cx.lp().clone();
-    let (l, lp2) = (lane.clone(), lp.clone());
+    let (l, lp2, t) = (lane.clone(), lp.clone(), cx.trace().clone());
     cx.run(async move {
-        let ok = lp2.create_try_task(sleeper(&lp2, &l, "ok", 10, 1));
+        let ok = lp2.create_try_task(sleeper(&lp2, &t, "ok", 10, 1));
         let failed =
             lp2.create_try_task(async { Err::<u32, _>(Error::from_kind(ErrorKind::Other)) });
-        let cancelled = lp2.create_try_task(sleeper(&lp2, &l, "cancelled", 3_600_000, 3));
+        let cancelled = lp2.create_try_task(sleeper(&lp2, &t, "cancelled", 3_600_000, 3));
         let c = cancelled.clone();
         lp2.call_later(MS, move || {
             c.cancel();
@@ -162,10 +164,10 @@ pub(crate) fn gather_settled_outcomes<N: Backend>(cx: &Cx<N>) -> Outcome {
 pub(crate) fn wait_return_when<N: Backend>(cx: &Cx<N>) -> Outcome {
     let lane = cx.lane("main");
     let lp = cx.lp().clone();
-    let (l, lp2) = (lane.clone(), lp.clone());
+    let (l, lp2, t) = (lane.clone(), lp.clone(), cx.trace().clone());
     cx.run(async move {
-        let fast = lp2.create_try_task(sleeper(&lp2, &l, "fast", 10, 1));
-        let slow = lp2.create_try_task(sleeper(&lp2, &l, "slow", 400, 2));
+        let fast = lp2.create_try_task(sleeper(&lp2, &t, "fast", 10, 1));
+        let slow = lp2.create_try_task(sleeper(&lp2, &t, "slow", 400, 2));
         let (done, pending) = wait(
             &lp2,
             [fast.clone(), slow.clone()],
@@ -221,7 +223,7 @@ pub(crate) fn wait_return_when<N: Backend>(cx: &Cx<N>) -> Outcome {
 pub(crate) fn as_completed_order<N: Backend>(cx: &Cx<N>) -> Outcome {
     let lane = cx.lane("main");
     let lp = cx.lp().clone();
-    let (l, lp2) = (lane.clone(), lp.clone());
+    let (l, lp2, t) = (lane.clone(), lp.clone(), cx.trace().clone());
     cx.run(async move {
         let failing = {
             let lp3 = lp2.clone();
@@ -231,12 +233,12 @@ pub(crate) fn as_completed_order<N: Backend>(cx: &Cx<N>) -> Outcome {
             }
         };
         let tasks = [
-            lp2.create_try_task(sleeper(&lp2, &l, "t30", 30, 30)),
-            lp2.create_try_task(sleeper(&lp2, &l, "t10", 10, 10)),
+            lp2.create_try_task(sleeper(&lp2, &t, "t30", 30, 30)),
+            lp2.create_try_task(sleeper(&lp2, &t, "t10", 10, 10)),
             lp2.create_try_task(failing),
-            lp2.create_try_task(sleeper(&lp2, &l, "t3600000", 3_600_000, 0)),
+            lp2.create_try_task(sleeper(&lp2, &t, "t3600000", 3_600_000, 0)),
         ];
-        let mut it = as_completed(&lp2, tasks.iter(), Some(100 * MS));
+        let mut it = as_completed(&lp2, tasks.iter(), Some(500 * MS));
         while let Some(r) = it.next().await {
             let timed_out = matches!(&r, Err(e) if e.kind() == ErrorKind::Timeout);
             l.outcome("next", &r);
@@ -257,9 +259,9 @@ pub(crate) fn as_completed_order<N: Backend>(cx: &Cx<N>) -> Outcome {
 pub(crate) fn shield_protects_inner<N: Backend>(cx: &Cx<N>) -> Outcome {
     let lane = cx.lane("main");
     let lp = cx.lp().clone();
-    let (l, lp2) = (lane.clone(), lp.clone());
+    let (l, lp2, t) = (lane.clone(), lp.clone(), cx.trace().clone());
     cx.run(async move {
-        let inner = lp2.create_try_task(sleeper(&lp2, &l, "inner", 200, 42));
+        let inner = lp2.create_try_task(sleeper(&lp2, &t, "inner", 200, 42));
         let shielded = shield(&lp2, &inner);
         let waiter = lp2.create_task(async move { shielded.await });
         let w = waiter.clone();

@@ -192,6 +192,9 @@ pub(crate) fn tcp_abort_drops_buffer<N: Backend>(cx: &Cx<N>) -> Outcome {
 /// Backend assumption: the unread bytes reach the server's socket within [`SETTLE`]
 /// after the client's write went out (immediate on loopback). Were they later, the
 /// server would close with nothing unread and the client would see EOF instead.
+///
+/// Declared difference: needs [`Need::ResetOnUnreadClose`](crate::Need), which a WASI
+/// guest lacks (its close sends FIN first, so its peer sees EOF).
 pub(crate) fn tcp_peer_reset<N: Backend>(cx: &Cx<N>) -> Outcome {
     let cx2 = cx.clone();
     cx.run(async move {
