@@ -186,7 +186,7 @@ pub struct GuestSetup {
     pub start_probe: Availability,
 }
 
-/// Builds everything (see the [module docs](self)), the echo guest unless `guest` names
+/// Builds everything, the echo guest unless `guest` names
 /// a `.wasm` to use instead; a part that cannot be built is
 /// [`Availability::Unavailable`] with cargo's or tulip's words.
 pub fn prepare_guest(
