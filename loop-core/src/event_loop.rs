@@ -28,6 +28,7 @@ use alloc::vec::Vec;
 use core::cell::{Cell, RefCell};
 use core::fmt;
 use core::sync::atomic::{AtomicBool, Ordering};
+use core::task::Waker;
 use core::time::Duration;
 
 use slab::Slab;
@@ -37,17 +38,18 @@ use crate::exception::{ExceptionContext, ExceptionHandler};
 use crate::future::{Future, FutureRef};
 use crate::handle::{Handle, HandlePool, TimerHandle};
 use crate::host::{Events, Host, Interest, Token};
+use crate::task::raw::{self, Local};
 use crate::task::{self, Task, TaskBody, TaskControl, TaskFactory, TaskRef};
 use crate::time::Instant;
 use crate::timers::Timers;
-use crate::wake::{Injected, Shared, TaskHeader};
+use crate::wake::{Injected, Shared};
 
 /// asyncio's default `slow_callback_duration`.
 const DEFAULT_SLOW_CALLBACK: Duration = Duration::from_millis(100);
 
 enum Ready {
     Call(Handle),
-    Task(Arc<TaskHeader>),
+    Task(TaskRef),
 }
 
 #[derive(Default)]
@@ -76,13 +78,16 @@ pub(crate) struct LoopInner {
     timers: RefCell<Timers>,
     host: RefCell<Box<dyn Host>>,
     shared: Arc<Shared>,
-    tasks: RefCell<Slab<Rc<dyn TaskControl>>>,
+    tasks: RefCell<Slab<TaskRef>>,
     io: RefCell<Slab<IoEntry>>,
     events: RefCell<Events>,
     running: Cell<bool>,
     stopping: Cell<bool>,
     closed: Cell<bool>,
-    current_task: RefCell<Option<Rc<dyn TaskControl>>>,
+    current_task: RefCell<Option<TaskRef>>,
+    /// The host's `poll` is running: wake-ups go through the injector, to reach the
+    /// ready queue after the I/O callbacks of this poll, as cross-thread ones do.
+    in_poll: Cell<bool>,
     exception_handler: RefCell<Option<ExceptionHandler>>,
     task_factory: RefCell<Option<TaskFactory>>,
     debug: Cell<bool>,
@@ -146,6 +151,7 @@ impl EventLoop {
                 stopping: Cell::new(false),
                 closed: Cell::new(false),
                 current_task: RefCell::new(None),
+                in_poll: Cell::new(false),
                 exception_handler: RefCell::new(None),
                 task_factory: RefCell::new(None),
                 debug: Cell::new(false),
@@ -153,6 +159,10 @@ impl EventLoop {
                 next_task_id: Cell::new(1),
             }),
         }
+    }
+
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
+        &self.inner.shared
     }
 
     /// Whether two handles refer to the same loop.
@@ -347,7 +357,7 @@ impl EventLoop {
         while self.inner.shared.queue.pop().is_some() {}
         let tasks: Vec<_> = self.inner.tasks.borrow_mut().drain().collect();
         for t in &tasks {
-            t.discard();
+            t.0.discard();
         }
         drop(tasks);
         let io = core::mem::take(&mut *self.inner.io.borrow_mut());
@@ -390,7 +400,9 @@ impl EventLoop {
                 timeout = Some(Duration::ZERO);
             }
         }
+        inner.in_poll.set(true);
         let polled = inner.host.borrow_mut().poll(&mut events, timeout);
+        inner.in_poll.set(false);
         if may_block {
             inner.shared.polling.store(false, Ordering::SeqCst);
         }
@@ -430,7 +442,7 @@ impl EventLoop {
                     let spare = self.inner.handles.borrow_mut().recycle(h);
                     drop(spare);
                 }
-                Some(Ready::Task(header)) => self.run_task(&header),
+                Some(Ready::Task(task)) => self.run_task(&task),
                 None => break,
             }
             self.drain_injected();
@@ -474,21 +486,19 @@ impl EventLoop {
         }
     }
 
-    fn run_task(&self, header: &Arc<TaskHeader>) {
-        if header.done.load(Ordering::Acquire) {
+    fn run_task(&self, task: &TaskRef) {
+        if task.0.header().is_done() {
             return;
         }
-        let task = self.inner.tasks.borrow().get(header.key).cloned();
-        let Some(task) = task else { return };
         if !self.inner.debug.get() {
-            task.step();
+            task.0.step();
             return;
         }
         let start = self.time();
-        task.clone().step();
+        task.0.step();
         self.report_if_slow(start, || {
             ExceptionContext::new(format!("executing step of task {}", task.name()))
-                .with_task(TaskRef(task.clone()))
+                .with_task(task.clone())
         });
     }
 
@@ -515,7 +525,11 @@ impl EventLoop {
         let mut ready = self.inner.ready.borrow_mut();
         while let Some(item) = shared.queue.pop() {
             match item {
-                Injected::Wake(header) => ready.push_back(Ready::Task(header)),
+                Injected::Wake(remote) => {
+                    if let Some(task) = remote.into_local(self) {
+                        ready.push_back(Ready::Task(TaskRef(task)));
+                    }
+                }
                 Injected::Call(f, cancelled) => {
                     let handle = Handle::once(move || {
                         if !cancelled.load(Ordering::Acquire) {
@@ -539,13 +553,10 @@ impl EventLoop {
     where
         F: core::future::Future + 'static,
     {
-        let result = Future::new(self);
-        let slot = result.clone();
-        let body = async move {
+        self.spawn_body(move |slot: Future<F::Output>| async move {
             let value = fut.await;
             slot.complete_task(Ok(value));
-        };
-        self.spawn_body(result, body)
+        })
     }
 
     /// Like [`create_task`](Self::create_task) for a fallible future: an `Err` becomes
@@ -556,9 +567,7 @@ impl EventLoop {
         T: 'static,
         E: Into<Error>,
     {
-        let result = Future::new(self);
-        let slot = result.clone();
-        let body = async move {
+        self.spawn_body(move |slot: Future<T>| async move {
             match fut.await.map_err(Into::into) {
                 Err(e) if e.is_cancelled() => {
                     let message = e.message().map(|m| Cow::Owned(String::from(m)));
@@ -566,30 +575,33 @@ impl EventLoop {
                 }
                 outcome => slot.complete_task(outcome),
             }
-        };
-        self.spawn_body(result, body)
+        })
     }
 
-    fn spawn_body<T: 'static, B>(&self, result: Future<T>, body: B) -> Task<T>
+    /// Create a task whose body `make` builds from a handle to the task's result, and
+    /// schedule its first step.
+    fn spawn_body<T: 'static, B>(&self, make: impl FnOnce(Future<T>) -> B) -> Task<T>
     where
         B: core::future::Future<Output = ()> + 'static,
     {
         if self.inner.closed.get() {
-            result.complete(Err(Error::new(ErrorKind::Runtime, "event loop is closed")));
-            let task = task::spawn(self, result.clone(), async {});
-            task.0.discard();
-            return Task::new(result, task);
+            // The body is never made: the future it would run is dropped unpolled.
+            drop(make);
+            let task = task::spawn(self, |_: Future<T>| core::future::ready(()));
+            task.task_ref().0.discard();
+            task.future()
+                .complete(Err(Error::new(ErrorKind::Runtime, "event loop is closed")));
+            return task;
         }
         let factory = self.inner.task_factory.borrow().clone();
         let task = match factory {
-            Some(factory) => {
-                let body: TaskBody = factory(self, Box::pin(body));
-                task::spawn(self, result.clone(), body)
-            }
-            None => task::spawn(self, result.clone(), body),
+            Some(factory) => task::spawn(self, |slot| -> TaskBody {
+                factory(self, Box::pin(make(slot)))
+            }),
+            None => task::spawn(self, make),
         };
-        self.schedule_task(task.0.header());
-        Task::new(result, task)
+        self.schedule_task(&task.task_ref().0);
+        task
     }
 
     /// Install a task factory (`None` restores the default).
@@ -604,7 +616,7 @@ impl EventLoop {
 
     /// The task whose step is running, if any.
     pub fn current_task(&self) -> Option<TaskRef> {
-        self.inner.current_task.borrow().clone().map(TaskRef)
+        self.inner.current_task.borrow().clone()
     }
 
     /// The tasks that are not done yet.
@@ -614,43 +626,63 @@ impl EventLoop {
             .borrow()
             .iter()
             .filter(|(_, t)| !t.done())
-            .map(|(_, t)| TaskRef(t.clone()))
+            .map(|(_, t)| t.clone())
             .collect()
     }
 
     /// Schedule a task's step from the loop's own thread: straight into the ready queue
     /// (after whatever was injected before, so the order is the one the injector would
     /// give), sparing the cross-thread queue. Coalesces with pending wake-ups.
-    pub(crate) fn schedule_task(&self, header: &Arc<TaskHeader>) {
-        if header.done.load(Ordering::Acquire) {
-            return;
-        }
-        if !header.scheduled.swap(true, Ordering::AcqRel) {
-            self.push_ready(Ready::Task(header.clone()));
+    pub(crate) fn schedule_task(&self, task: &Local<dyn TaskControl>) {
+        if task.header().try_schedule() {
+            self.push_ready(Ready::Task(TaskRef(task.clone())));
         }
     }
 
-    pub(crate) fn new_task_header(&self) -> Arc<TaskHeader> {
-        let key = self.inner.tasks.borrow().vacant_key();
-        Arc::new(TaskHeader {
-            key,
-            scheduled: AtomicBool::new(false),
-            done: AtomicBool::new(false),
-            shared: self.inner.shared.clone(),
-        })
+    /// Wake `waker` (asyncio's loop futures and combinators wake their awaiting tasks
+    /// through this). A task of this loop is scheduled directly, as its waker would
+    /// schedule it through the injector, but without the cross-thread queue; other
+    /// wakers are woken as usual. During the host's `poll` the injector is used, so that
+    /// the task lands after the poll's I/O callbacks, as before.
+    pub(crate) fn wake(&self, waker: Waker) {
+        if !self.inner.in_poll.get()
+            && let Some(task) = raw::local_task(&waker, self)
+        {
+            if task.header().try_schedule() {
+                self.push_ready(Ready::Task(TaskRef(task)));
+            }
+        } else {
+            waker.wake();
+        }
     }
 
-    pub(crate) fn adopt_task(&self, task: Rc<dyn TaskControl>) {
-        let expected = task.header().key;
-        let key = self.inner.tasks.borrow_mut().insert(task);
-        debug_assert_eq!(key, expected, "task header key must be the slab key");
+    /// [`wake`](Self::wake) by reference.
+    pub(crate) fn wake_by_ref(&self, waker: &Waker) {
+        if !self.inner.in_poll.get()
+            && let Some(task) = raw::local_task(waker, self)
+        {
+            if task.header().try_schedule() {
+                self.push_ready(Ready::Task(TaskRef(task)));
+            }
+        } else {
+            waker.wake_by_ref();
+        }
+    }
+
+    /// Put a new task in the task table; its key is its place there.
+    pub(crate) fn adopt_task(&self, task: &TaskRef) {
+        let mut tasks = self.inner.tasks.borrow_mut();
+        let entry = tasks.vacant_entry();
+        task.0.set_key(entry.key());
+        entry.insert(task.clone());
     }
 
     pub(crate) fn forget_task(&self, key: usize) {
-        let mut tasks = self.inner.tasks.borrow_mut();
-        if tasks.contains(key) {
-            tasks.remove(key);
-        }
+        let removed = {
+            let mut tasks = self.inner.tasks.borrow_mut();
+            tasks.try_remove(key)
+        };
+        drop(removed);
     }
 
     pub(crate) fn next_task_id(&self) -> u64 {
@@ -659,18 +691,19 @@ impl EventLoop {
         id
     }
 
-    pub(crate) fn enter_task(&self, task: Rc<dyn TaskControl>) -> Option<Rc<dyn TaskControl>> {
+    pub(crate) fn enter_task(&self, task: TaskRef) -> Option<TaskRef> {
         self.inner.current_task.replace(Some(task))
     }
 
-    pub(crate) fn leave_task(&self, prev: Option<Rc<dyn TaskControl>>) {
-        *self.inner.current_task.borrow_mut() = prev;
+    pub(crate) fn leave_task(&self, prev: Option<TaskRef>) {
+        let current = self.inner.current_task.replace(prev);
+        drop(current);
     }
 
     /// The running task awaits `fut`: remember it so cancelling the task cancels it.
     pub(crate) fn note_awaiting(&self, fut: FutureRef) {
         if let Some(task) = &*self.inner.current_task.borrow() {
-            task.set_fut_waiter(fut);
+            task.0.set_fut_waiter(fut);
         }
     }
 

@@ -3,7 +3,6 @@
 
 use alloc::borrow::Cow;
 use alloc::boxed::Box;
-use alloc::rc::{Rc, Weak};
 use alloc::vec::Vec;
 use core::cell::{Cell, RefCell};
 use core::fmt;
@@ -13,7 +12,7 @@ use core::task::{Context, Poll, Waker};
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::event_loop::EventLoop;
-use crate::task::TaskControl;
+use crate::task::raw::{FutureNode, Local, Plain};
 
 /// Identifies a done-callback, for [`Future::remove_done_callback`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -36,12 +35,37 @@ struct State<T> {
     waiters: Vec<(u64, Waiter<T>)>,
 }
 
-pub(crate) struct Inner<T> {
+/// A future's state: the part of its node after the header (see `task/raw.rs`).
+pub(crate) struct FutureCore<T> {
     lp: EventLoop,
     state: RefCell<State<T>>,
     next_waiter: Cell<u64>,
-    /// Set when this future is a task's result: cancelling it cancels the task.
-    task: RefCell<Option<Weak<dyn TaskControl>>>,
+}
+
+impl<T> FutureCore<T> {
+    pub(crate) fn new(lp: &EventLoop) -> Self {
+        FutureCore {
+            lp: lp.clone(),
+            state: RefCell::new(State {
+                outcome: None,
+                taken: false,
+                waiters: Vec::new(),
+            }),
+            next_waiter: Cell::new(0),
+        }
+    }
+
+    pub(crate) fn get_loop(&self) -> &EventLoop {
+        &self.lp
+    }
+
+    pub(crate) fn done(&self) -> bool {
+        self.state.borrow().outcome.is_some()
+    }
+
+    pub(crate) fn cancelled(&self) -> bool {
+        matches!(&self.state.borrow().outcome, Some(Err(e)) if e.is_cancelled())
+    }
 }
 
 /// An asyncio-style future: a slot that is set once with a result, an error, or a
@@ -51,14 +75,20 @@ pub(crate) struct Inner<T> {
 /// `Future<T>` is a cheap, clonable handle; `.await` on it (for `T: Clone`) gives
 /// `Ok(value)` or the error, and can be done by many waiters.
 pub struct Future<T> {
-    inner: Rc<Inner<T>>,
+    node: Local<FutureNode<T>>,
 }
 
 impl<T> Clone for Future<T> {
     fn clone(&self) -> Self {
         Future {
-            inner: self.inner.clone(),
+            node: self.node.clone(),
         }
+    }
+}
+
+impl<T> Future<T> {
+    fn inner(&self) -> &FutureCore<T> {
+        &self.node.core
     }
 }
 
@@ -66,40 +96,27 @@ impl<T: 'static> Future<T> {
     /// A pending future bound to `lp` (asyncio's `loop.create_future()`).
     pub fn new(lp: &EventLoop) -> Self {
         Future {
-            inner: Rc::new(Inner {
-                lp: lp.clone(),
-                state: RefCell::new(State {
-                    outcome: None,
-                    taken: false,
-                    waiters: Vec::new(),
-                }),
-                next_waiter: Cell::new(0),
-                task: RefCell::new(None),
-            }),
+            node: Local::new_plain(FutureCore::new(lp)),
         }
     }
 
-    pub(crate) fn attach_task(&self, task: Weak<dyn TaskControl>) {
-        *self.inner.task.borrow_mut() = Some(task);
-    }
-
-    fn task(&self) -> Option<Rc<dyn TaskControl>> {
-        self.inner.task.borrow().as_ref().and_then(Weak::upgrade)
+    pub(crate) fn from_node(node: Local<FutureNode<T>>) -> Self {
+        Future { node }
     }
 
     /// The loop this future belongs to.
     pub fn get_loop(&self) -> &EventLoop {
-        &self.inner.lp
+        &self.inner().lp
     }
 
     /// Whether a result, an error or a cancellation was set.
     pub fn done(&self) -> bool {
-        self.inner.state.borrow().outcome.is_some()
+        self.inner().done()
     }
 
     /// Whether the future was cancelled.
     pub fn cancelled(&self) -> bool {
-        matches!(&self.inner.state.borrow().outcome, Some(Err(e)) if e.is_cancelled())
+        self.inner().cancelled()
     }
 
     /// Set the result and schedule the callbacks.
@@ -133,7 +150,7 @@ impl<T: 'static> Future<T> {
     }
 
     fn check_settable(&self) -> Result<()> {
-        if self.inner.task.borrow().is_some() {
+        if self.node.is_task() {
             return Err(Error::new(
                 ErrorKind::Runtime,
                 "a task's result is set by its future, not by set_result/set_exception",
@@ -156,7 +173,7 @@ impl<T: 'static> Future<T> {
 
     /// [`cancel`](Self::cancel) with a message carried by the cancellation error.
     pub fn cancel_with_message(&self, message: Option<Cow<'static, str>>) -> bool {
-        if let Some(task) = self.task() {
+        if let Some(task) = self.node.as_task() {
             return task.cancel(message);
         }
         self.cancel_direct(message)
@@ -175,7 +192,7 @@ impl<T: 'static> Future<T> {
     /// last step (the task cancelled itself) ends cancelled; an error is kept.
     pub(crate) fn complete_task(&self, outcome: Result<T>) {
         if outcome.is_ok()
-            && let Some(task) = self.task()
+            && let Some(task) = self.node.as_task()
             && let Some(message) = task.take_cancel_request()
         {
             self.cancel_direct(message);
@@ -187,14 +204,14 @@ impl<T: 'static> Future<T> {
     /// Complete a pending future. The caller checked that it is pending.
     pub(crate) fn complete(&self, outcome: Result<T>) {
         let waiters = {
-            let mut st = self.inner.state.borrow_mut();
+            let mut st = self.inner().state.borrow_mut();
             debug_assert!(st.outcome.is_none());
             st.outcome = Some(outcome);
             core::mem::take(&mut st.waiters)
         };
         for (_, waiter) in waiters {
             match waiter {
-                Waiter::Waker(w) => w.wake(),
+                Waiter::Waker(w) => self.inner().lp.wake(w),
                 Waiter::Callback(cb) => self.schedule_callback(cb),
             }
         }
@@ -203,7 +220,7 @@ impl<T: 'static> Future<T> {
     fn schedule_callback(&self, cb: DoneCallback<T>) {
         let fut = self.clone();
         // On a closed loop nothing can run any more; the callback is dropped with it.
-        let _ = self.inner.lp.call_soon(move || cb(&fut));
+        let _ = self.inner().lp.call_soon(move || cb(&fut));
     }
 
     /// The error, if the future failed; `Ok(None)` if it succeeded.
@@ -212,7 +229,7 @@ impl<T: 'static> Future<T> {
     ///
     /// [`ErrorKind::InvalidState`] while pending; the cancellation error if cancelled.
     pub fn exception(&self) -> Result<Option<Error>> {
-        let st = self.inner.state.borrow();
+        let st = self.inner().state.borrow();
         match &st.outcome {
             None => Err(Error::new(ErrorKind::InvalidState, "result is not set")),
             Some(_) if st.taken => Ok(None),
@@ -233,7 +250,7 @@ impl<T: 'static> Future<T> {
     where
         T: Clone,
     {
-        let st = self.inner.state.borrow();
+        let st = self.inner().state.borrow();
         match &st.outcome {
             None => Err(Error::new(ErrorKind::InvalidState, "result is not set")),
             Some(_) if st.taken => Err(Error::new(ErrorKind::InvalidState, "result was taken")),
@@ -248,7 +265,7 @@ impl<T: 'static> Future<T> {
     ///
     /// As [`result`](Self::result).
     pub fn take_result(&self) -> Result<T> {
-        let mut st = self.inner.state.borrow_mut();
+        let mut st = self.inner().state.borrow_mut();
         match &st.outcome {
             None => Err(Error::new(ErrorKind::InvalidState, "result is not set")),
             Some(Err(e)) => Err(e.clone()),
@@ -275,7 +292,7 @@ impl<T: 'static> Future<T> {
         if self.done() {
             self.schedule_callback(Box::new(f));
         } else {
-            self.inner
+            self.inner()
                 .state
                 .borrow_mut()
                 .waiters
@@ -291,8 +308,8 @@ impl<T: 'static> Future<T> {
     }
 
     fn next_id(&self) -> u64 {
-        let id = self.inner.next_waiter.get();
-        self.inner.next_waiter.set(id + 1);
+        let id = self.inner().next_waiter.get();
+        self.inner().next_waiter.set(id + 1);
         id
     }
 
@@ -300,7 +317,7 @@ impl<T: 'static> Future<T> {
         // Ids are unique. The removed waiter (a user closure) is dropped after the borrow
         // ends: its destructor may look at this future.
         let removed = {
-            let mut st = self.inner.state.borrow_mut();
+            let mut st = self.inner().state.borrow_mut();
             let pos = st.waiters.iter().position(|(i, _)| *i == id);
             pos.map(|p| st.waiters.remove(p))
         };
@@ -309,7 +326,7 @@ impl<T: 'static> Future<T> {
 
     /// Register `waker` under `slot` (allocating one on first use); returns the slot.
     fn register_waker(&self, slot: Option<u64>, waker: &Waker) -> u64 {
-        let mut st = self.inner.state.borrow_mut();
+        let mut st = self.inner().state.borrow_mut();
         if let Some(id) = slot {
             for (i, w) in st.waiters.iter_mut() {
                 if *i == id {
@@ -324,7 +341,7 @@ impl<T: 'static> Future<T> {
         }
         drop(st);
         let id = self.next_id();
-        self.inner
+        self.inner()
             .state
             .borrow_mut()
             .waiters
@@ -334,18 +351,18 @@ impl<T: 'static> Future<T> {
 
     /// A type-erased reference, for contexts and task bookkeeping.
     pub fn as_ref(&self) -> FutureRef {
-        FutureRef(self.inner.clone())
+        FutureRef(self.node.erase())
     }
 
     /// Whether two handles refer to the same future.
     pub fn ptr_eq(&self, other: &Future<T>) -> bool {
-        Rc::ptr_eq(&self.inner, &other.inner)
+        self.node.ptr_eq(&other.node)
     }
 }
 
 impl<T> fmt::Debug for Future<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let st = self.inner.state.borrow();
+        let st = self.inner().state.borrow();
         let state = match &st.outcome {
             None => "pending",
             Some(Ok(_)) => "finished",
@@ -357,29 +374,29 @@ impl<T> fmt::Debug for Future<T> {
     }
 }
 
-/// The type-erased operations on any future.
+/// The type-erased operations on any future, implemented by every kind of node.
 pub(crate) trait AnyFuture {
     fn done(&self) -> bool;
     fn cancelled(&self) -> bool;
-    fn cancel(self: Rc<Self>, message: Option<Cow<'static, str>>) -> bool;
+    fn cancel(&self, message: Option<Cow<'static, str>>) -> bool;
 }
 
-impl<T: 'static> AnyFuture for Inner<T> {
+impl<T: 'static> AnyFuture for Plain<T> {
     fn done(&self) -> bool {
-        self.state.borrow().outcome.is_some()
+        self.0.core.done()
     }
     fn cancelled(&self) -> bool {
-        matches!(&self.state.borrow().outcome, Some(Err(e)) if e.is_cancelled())
+        self.0.core.cancelled()
     }
-    fn cancel(self: Rc<Self>, message: Option<Cow<'static, str>>) -> bool {
-        Future { inner: self }.cancel_with_message(message)
+    fn cancel(&self, message: Option<Cow<'static, str>>) -> bool {
+        Future::from_node(self.to_local()).cancel_direct(message)
     }
 }
 
 /// A type-erased handle to any [`Future`], for exception contexts and for cancelling what
 /// a task awaits.
 #[derive(Clone)]
-pub struct FutureRef(Rc<dyn AnyFuture>);
+pub struct FutureRef(Local<dyn AnyFuture>);
 
 impl FutureRef {
     /// Whether the future is done.
@@ -394,16 +411,16 @@ impl FutureRef {
 
     /// Cancel the future (see [`Future::cancel`]).
     pub fn cancel(&self) -> bool {
-        self.0.clone().cancel(None)
+        self.0.cancel(None)
     }
 
     pub(crate) fn cancel_with_message(&self, message: Option<Cow<'static, str>>) -> bool {
-        self.0.clone().cancel(message)
+        self.0.cancel(message)
     }
 
     /// Whether two references point to the same future.
     pub fn ptr_eq(&self, other: &FutureRef) -> bool {
-        Rc::ptr_eq(&self.0, &other.0)
+        self.0.ptr_eq(&other.0)
     }
 }
 
@@ -438,7 +455,7 @@ impl<T: Clone + 'static> core::future::Future for Wait<T> {
             return Poll::Ready(this.fut.result());
         }
         this.slot = Some(this.fut.register_waker(this.slot, cx.waker()));
-        this.fut.inner.lp.note_awaiting(this.fut.as_ref());
+        this.fut.inner().lp.note_awaiting(this.fut.as_ref());
         Poll::Pending
     }
 }

@@ -1,25 +1,27 @@
 //! Cross-thread plumbing: the injector queue that task wakers and
-//! `call_soon_threadsafe` push into, and the task waker itself.
+//! `call_soon_threadsafe` push into.
 //!
 //! A waker must be `Send + Sync`, but the loop's state is single-threaded, so a waker
-//! only holds the task's [`TaskHeader`] (an `Arc`) and pushes it into the injector. The
-//! loop moves injected entries to the ready queue before each `call_soon` and after each
-//! callback, which keeps the order of same-thread wake-ups identical to asyncio's (a
-//! task woken by a callback runs before anything that callback schedules afterwards).
+//! (see `task/raw.rs`) only touches its task's atomic header and pushes the task into the
+//! injector. The loop moves injected entries to the ready queue before each `call_soon`
+//! and after each callback, which keeps the order of same-thread wake-ups identical to
+//! asyncio's (a task woken by a callback runs before anything that callback schedules
+//! afterwards). The loop's own futures wake tasks of their loop directly (see
+//! `EventLoop::wake`), which gives the same order without the cross-thread queue.
 
 use alloc::boxed::Box;
 use alloc::sync::Arc;
-use alloc::task::Wake;
 use core::sync::atomic::{AtomicBool, Ordering};
 
 use crossbeam_queue::SegQueue;
 
 use crate::host::Notify;
+use crate::task::raw::RemoteTask;
 
 /// Something pushed into the loop from a waker or another thread.
 pub(crate) enum Injected {
     /// A task to step.
-    Wake(Arc<TaskHeader>),
+    Wake(RemoteTask),
     /// A `call_soon_threadsafe` callback and its cancellation flag.
     Call(Box<dyn FnOnce() + Send>, Arc<AtomicBool>),
 }
@@ -48,37 +50,5 @@ impl Shared {
         if self.polling.load(Ordering::SeqCst) {
             self.notifier.notify();
         }
-    }
-}
-
-/// The part of a task that wakers hold.
-pub(crate) struct TaskHeader {
-    /// Key of the task in the loop's task table.
-    pub(crate) key: usize,
-    /// Already in the injector or the ready queue; further wakes coalesce.
-    pub(crate) scheduled: AtomicBool,
-    /// The task finished; stale wakes are ignored.
-    pub(crate) done: AtomicBool,
-    pub(crate) shared: Arc<Shared>,
-}
-
-impl TaskHeader {
-    pub(crate) fn schedule(self: &Arc<Self>) {
-        if self.done.load(Ordering::Acquire) {
-            return;
-        }
-        if !self.scheduled.swap(true, Ordering::AcqRel) {
-            self.shared.inject(Injected::Wake(self.clone()));
-        }
-    }
-}
-
-impl Wake for TaskHeader {
-    fn wake(self: Arc<Self>) {
-        self.schedule();
-    }
-
-    fn wake_by_ref(self: &Arc<Self>) {
-        self.schedule();
     }
 }

@@ -107,10 +107,11 @@ impl Sleep {
             waker: Cell::new(Some(waker.clone())),
         });
         let a = alarm.clone();
+        let lp = self.lp.clone();
         let timer = self.lp.call_at(deadline, move || {
             a.fired.set(true);
             if let Some(w) = a.waker.take() {
-                w.wake();
+                lp.wake(w);
             }
         })?;
         self.state = State::Armed { timer, alarm };
@@ -130,7 +131,7 @@ impl core::future::Future for Sleep {
                     return Poll::Ready(Ok(()));
                 }
                 *yielded = true;
-                cx.waker().wake_by_ref();
+                this.lp.wake_by_ref(cx.waker());
                 return Poll::Pending;
             }
             State::After(delay) => this.lp.time() + *delay,

@@ -13,22 +13,23 @@
 use alloc::borrow::Cow;
 use alloc::boxed::Box;
 use alloc::format;
-use alloc::rc::{Rc, Weak};
+use alloc::rc::Rc;
 use alloc::string::String;
-use alloc::sync::Arc;
 use core::cell::{Cell, RefCell};
 use core::fmt;
 use core::future::IntoFuture;
 use core::ops::Deref;
 use core::pin::Pin;
-use core::sync::atomic::Ordering;
-use core::task::{Context, Poll, Waker};
+use core::task::{Context, Poll};
 
 use crate::error::Error;
 use crate::event_loop::EventLoop;
 use crate::exception::ExceptionContext;
-use crate::future::{Future, FutureRef, Wait};
-use crate::wake::TaskHeader;
+use crate::future::{AnyFuture, Future, FutureCore, FutureRef, Wait};
+
+pub(crate) mod raw;
+
+use raw::{Local, TaskNode};
 
 /// A type-erased task body, as a [task factory](EventLoop::set_task_factory) sees it.
 pub type TaskBody = Pin<Box<dyn core::future::Future<Output = ()>>>;
@@ -40,7 +41,7 @@ pub type TaskFactory = Rc<dyn Fn(&EventLoop, TaskBody) -> TaskBody>;
 /// The loop's type-erased view of a task.
 pub(crate) trait TaskControl {
     /// Run one step: poll the future, or finish a pending cancellation.
-    fn step(self: Rc<Self>);
+    fn step(&self);
     fn cancel(&self, message: Option<Cow<'static, str>>) -> bool;
     /// Take a pending cancellation request (its message), if any.
     fn take_cancel_request(&self) -> Option<Option<Cow<'static, str>>>;
@@ -50,98 +51,114 @@ pub(crate) trait TaskControl {
     fn set_name(&self, name: String);
     /// Remember the loop future this task awaits, to cancel it with the task.
     fn set_fut_waiter(&self, fut: FutureRef);
-    fn header(&self) -> &Arc<TaskHeader>;
+    /// Record the task's key in the loop's task table.
+    fn set_key(&self, key: usize);
     /// Drop the future without completing the task (loop close).
     fn discard(&self);
     fn result_ref(&self) -> FutureRef;
 }
 
-struct TaskCell<T: 'static, B> {
-    lp: EventLoop,
-    header: Arc<TaskHeader>,
-    waker: Waker,
+/// A task's own state: the part of its node after its result future (see `raw.rs`).
+pub(crate) struct TaskCore<B> {
+    /// `None` before the task is set up and once its future was dropped.
     body: RefCell<Option<B>>,
-    result: Future<T>,
     /// `Some(message)` once cancellation was requested.
     must_cancel: RefCell<Option<Option<Cow<'static, str>>>>,
     fut_waiter: RefCell<Option<FutureRef>>,
-    id: u64,
+    id: Cell<u64>,
+    key: Cell<usize>,
     name: RefCell<Option<String>>,
     polling: Cell<bool>,
 }
 
-impl<T: 'static, B: core::future::Future<Output = ()> + 'static> TaskCell<T, B> {
+impl<T: 'static, B: core::future::Future<Output = ()> + 'static> TaskNode<T, B> {
+    fn lp(&self) -> &EventLoop {
+        self.result().get_loop()
+    }
+
+    fn result(&self) -> &FutureCore<T> {
+        &self.future.core
+    }
+
+    /// A handle to the result future.
+    fn result_future(&self) -> Future<T> {
+        Future::from_node(self.future_ref())
+    }
+
     /// Drop the body where it lies. It was pinned by `step`, so it must not be moved
     /// before its destructor runs: `Option::take` would move a self-referential async
     /// block out of the cell and drop it elsewhere, leaving its inner borrows dangling.
     fn drop_body(&self) {
-        *self.body.borrow_mut() = None;
+        *self.task.body.borrow_mut() = None;
     }
 
     fn finish(&self) {
-        self.header.done.store(true, Ordering::Release);
-        self.lp.forget_task(self.header.key);
+        self.mark_done();
+        self.lp().forget_task(self.task.key.get());
     }
 
-    fn report_panic(self: &Rc<Self>, error: Error) {
+    fn report_panic(&self, error: Error) {
         let ctx = ExceptionContext::new(format!("panic in task {}", self.name()))
             .with_error(error)
-            .with_task(TaskRef(self.clone()));
-        self.lp.call_exception_handler(&ctx);
+            .with_task(TaskRef(self.task_ref()));
+        self.lp().call_exception_handler(&ctx);
     }
 }
 
-impl<T: 'static, B: core::future::Future<Output = ()> + 'static> TaskControl for TaskCell<T, B> {
-    fn step(self: Rc<Self>) {
-        self.header.scheduled.store(false, Ordering::Release);
-        if self.result.done() {
+impl<T: 'static, B: core::future::Future<Output = ()> + 'static> TaskControl for TaskNode<T, B> {
+    fn step(&self) {
+        self.clear_scheduled();
+        if self.result().done() {
             return;
         }
         // The body's destructors may call back into this task (cancel it, …): release
         // the borrow of `must_cancel` (and below, of `fut_waiter`) before dropping it.
-        let cancel_request = self.must_cancel.borrow_mut().take();
+        let cancel_request = self.task.must_cancel.borrow_mut().take();
         if let Some(message) = cancel_request {
             self.drop_body();
-            self.result.cancel_direct(message);
+            self.result_future().cancel_direct(message);
             self.finish();
             return;
         }
-        let waiter = self.fut_waiter.borrow_mut().take();
+        let waiter = self.task.fut_waiter.borrow_mut().take();
         drop(waiter);
-        let mut cx = Context::from_waker(&self.waker);
-        let prev = self.lp.enter_task(self.clone());
-        self.polling.set(true);
+        let waker = self.borrowed_waker();
+        let mut cx = Context::from_waker(&waker);
+        let lp = self.lp();
+        let prev = lp.enter_task(TaskRef(self.task_ref()));
+        self.task.polling.set(true);
         let outcome = {
-            let mut body = self.body.borrow_mut();
+            let mut body = self.task.body.borrow_mut();
             let Some(b) = body.as_mut() else {
-                self.polling.set(false);
-                self.lp.leave_task(prev);
+                self.task.polling.set(false);
+                lp.leave_task(prev);
                 return;
             };
-            // SAFETY: the body lives inside this `Rc`'d cell and is never moved out of
-            // it: it is only polled here through this reference and dropped in place
-            // (`drop_body` assigns `None`, which runs the destructor where it is).
+            // SAFETY: the body lives inside the task's node, which never moves, and is
+            // never moved out of it: it is only polled here through this reference and
+            // dropped in place (`drop_body` assigns `None`, which runs the destructor
+            // where it is).
             let pinned = unsafe { Pin::new_unchecked(b) };
             crate::panic::catch(|| pinned.poll(&mut cx))
         };
-        self.polling.set(false);
-        self.lp.leave_task(prev);
+        self.task.polling.set(false);
+        lp.leave_task(prev);
         match outcome {
             Ok(Poll::Pending) => {}
             Ok(Poll::Ready(())) => {
                 self.drop_body();
                 // A body from a task factory may return without running the task's
                 // future to completion: the task then completes as cancelled.
-                if !self.result.done() {
-                    let message = self.must_cancel.borrow_mut().take().flatten();
-                    self.result.cancel_direct(message);
+                if !self.result().done() {
+                    let message = self.task.must_cancel.borrow_mut().take().flatten();
+                    self.result_future().cancel_direct(message);
                 }
                 self.finish();
             }
             Err(error) => {
                 self.drop_body();
-                if !self.result.done() {
-                    self.result.complete(Err(error.clone()));
+                if !self.result().done() {
+                    self.result_future().complete(Err(error.clone()));
                 }
                 self.report_panic(error);
                 self.finish();
@@ -150,98 +167,115 @@ impl<T: 'static, B: core::future::Future<Output = ()> + 'static> TaskControl for
     }
 
     fn cancel(&self, message: Option<Cow<'static, str>>) -> bool {
-        if self.result.done() {
+        if self.result().done() {
             return false;
         }
         {
-            let mut mc = self.must_cancel.borrow_mut();
+            let mut mc = self.task.must_cancel.borrow_mut();
             if mc.is_none() {
                 *mc = Some(message.clone());
             }
         }
-        let waiter = self.fut_waiter.borrow_mut().take();
+        let waiter = self.task.fut_waiter.borrow_mut().take();
         if let Some(w) = waiter {
             w.cancel_with_message(message);
         }
-        self.lp.schedule_task(&self.header);
+        self.lp().schedule_task(&self.task_ref());
         true
     }
 
     fn take_cancel_request(&self) -> Option<Option<Cow<'static, str>>> {
-        self.must_cancel.borrow_mut().take()
+        self.task.must_cancel.borrow_mut().take()
     }
 
     fn done(&self) -> bool {
-        self.result.done()
+        self.result().done()
     }
 
     fn id(&self) -> u64 {
-        self.id
+        self.task.id.get()
     }
 
     fn name(&self) -> String {
-        match &*self.name.borrow() {
+        match &*self.task.name.borrow() {
             Some(n) => n.clone(),
-            None => format!("Task-{}", self.id),
+            None => format!("Task-{}", self.task.id.get()),
         }
     }
 
     fn set_name(&self, name: String) {
-        *self.name.borrow_mut() = Some(name);
+        *self.task.name.borrow_mut() = Some(name);
     }
 
     fn set_fut_waiter(&self, fut: FutureRef) {
-        *self.fut_waiter.borrow_mut() = Some(fut);
+        *self.task.fut_waiter.borrow_mut() = Some(fut);
     }
 
-    fn header(&self) -> &Arc<TaskHeader> {
-        &self.header
+    fn set_key(&self, key: usize) {
+        self.task.key.set(key);
     }
 
     fn discard(&self) {
-        self.header.done.store(true, Ordering::Release);
-        if !self.polling.get() {
+        self.mark_done();
+        if !self.task.polling.get() {
             self.drop_body();
         }
-        let waiter = self.fut_waiter.borrow_mut().take();
+        let waiter = self.task.fut_waiter.borrow_mut().take();
         drop(waiter);
     }
 
     fn result_ref(&self) -> FutureRef {
-        self.result.as_ref()
+        self.result_future().as_ref()
     }
 }
 
-/// Create the task cell for `body`, register it with the loop and schedule its first
-/// step.
-pub(crate) fn spawn<T: 'static, B>(lp: &EventLoop, result: Future<T>, body: B) -> TaskRef
+impl<T: 'static, B: core::future::Future<Output = ()> + 'static> AnyFuture for TaskNode<T, B> {
+    fn done(&self) -> bool {
+        self.result().done()
+    }
+    fn cancelled(&self) -> bool {
+        self.result().cancelled()
+    }
+    fn cancel(&self, message: Option<Cow<'static, str>>) -> bool {
+        TaskControl::cancel(self, message)
+    }
+}
+
+/// Create a task on `lp`: its node, then its body, made by `make` from a handle to the
+/// task's result future, then its place in the loop's task table. The caller schedules
+/// the first step.
+pub(crate) fn spawn<T: 'static, B>(lp: &EventLoop, make: impl FnOnce(Future<T>) -> B) -> Task<T>
 where
     B: core::future::Future<Output = ()> + 'static,
 {
-    let header = lp.new_task_header();
-    let cell = Rc::new(TaskCell {
-        lp: lp.clone(),
-        waker: Waker::from(header.clone()),
-        header,
-        body: RefCell::new(Some(body)),
-        result: result.clone(),
-        must_cancel: RefCell::new(None),
-        fut_waiter: RefCell::new(None),
-        id: lp.next_task_id(),
-        name: RefCell::new(None),
-        polling: Cell::new(false),
-    });
-    let weak: Weak<dyn TaskControl> = Rc::downgrade(&cell) as Weak<dyn TaskControl>;
-    result.attach_task(weak);
-    let rc: Rc<dyn TaskControl> = cell;
-    lp.adopt_task(rc.clone());
-    TaskRef(rc)
+    let node = TaskNode::allocate(
+        FutureCore::new(lp),
+        TaskCore {
+            body: RefCell::new(None),
+            must_cancel: RefCell::new(None),
+            fut_waiter: RefCell::new(None),
+            id: Cell::new(0),
+            key: Cell::new(0),
+            name: RefCell::new(None),
+            polling: Cell::new(false),
+        },
+        lp.shared().clone(),
+    );
+    let future = Future::from_node(node.future_ref());
+    // The body is made (and a task factory called) before the task gets its id and key,
+    // so tasks the factory creates come first.
+    let body = make(future.clone());
+    node.task.id.set(lp.next_task_id());
+    *node.task.body.borrow_mut() = Some(body);
+    let task = TaskRef(node.into_task());
+    lp.adopt_task(&task);
+    Task::new(future, task)
 }
 
 /// A type-erased reference to a task: what [`EventLoop::all_tasks`] and
 /// [`EventLoop::current_task`] return.
 #[derive(Clone)]
-pub struct TaskRef(pub(crate) Rc<dyn TaskControl>);
+pub struct TaskRef(pub(crate) Local<dyn TaskControl>);
 
 impl TaskRef {
     /// The task's unique (per loop) id.
@@ -276,7 +310,7 @@ impl TaskRef {
 
     /// Whether two references name the same task.
     pub fn ptr_eq(&self, other: &TaskRef) -> bool {
-        Rc::ptr_eq(&self.0, &other.0)
+        self.0.ptr_eq(&other.0)
     }
 }
 
