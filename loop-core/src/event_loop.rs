@@ -35,7 +35,7 @@ use slab::Slab;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::exception::{ExceptionContext, ExceptionHandler};
-use crate::future::{Future, FutureRef};
+use crate::future::{DoneNotify, Future, FutureRef};
 use crate::handle::{Handle, HandlePool, TimerHandle};
 use crate::host::{Events, Host, Interest, Token};
 use crate::task::raw::{self, Local};
@@ -50,6 +50,8 @@ const DEFAULT_SLOW_CALLBACK: Duration = Duration::from_millis(100);
 enum Ready {
     Call(Handle),
     Task(TaskRef),
+    /// A done-callback of one of the crate's combinators (see [`DoneNotify`]).
+    Notify(Rc<dyn DoneNotify>, usize),
 }
 
 #[derive(Default)]
@@ -443,6 +445,7 @@ impl EventLoop {
                     drop(spare);
                 }
                 Some(Ready::Task(task)) => self.run_task(&task),
+                Some(Ready::Notify(n, index)) => self.run_notify(&*n, index),
                 None => break,
             }
             self.drain_injected();
@@ -482,6 +485,20 @@ impl EventLoop {
         if let Some(start) = start {
             self.report_if_slow(start, || {
                 ExceptionContext::new(format!("executing {}", h.name())).with_handle(h.clone())
+            });
+        }
+    }
+
+    fn run_notify(&self, n: &dyn DoneNotify, index: usize) {
+        let start = self.inner.debug.get().then(|| self.time());
+        if let Err(error) = crate::panic::catch(|| n.notify(index)) {
+            let ctx = ExceptionContext::new(format!("exception in callback {}", n.name()))
+                .with_error(error);
+            self.call_exception_handler(&ctx);
+        }
+        if let Some(start) = start {
+            self.report_if_slow(start, || {
+                ExceptionContext::new(format!("executing {}", n.name()))
             });
         }
     }
@@ -666,6 +683,14 @@ impl EventLoop {
             }
         } else {
             waker.wake_by_ref();
+        }
+    }
+
+    /// Schedule a crate-internal done-callback, as `call_soon` schedules one (on a
+    /// closed loop it is dropped, as `call_soon`'s error drops a callback).
+    pub(crate) fn schedule_notify(&self, n: Rc<dyn DoneNotify>, index: usize) {
+        if !self.inner.closed.get() {
+            self.push_ready(Ready::Notify(n, index));
         }
     }
 

@@ -3,6 +3,7 @@
 
 use alloc::borrow::Cow;
 use alloc::boxed::Box;
+use alloc::rc::Rc;
 use alloc::vec::Vec;
 use core::cell::{Cell, RefCell};
 use core::fmt;
@@ -20,9 +21,73 @@ pub struct CallbackId(u64);
 
 type DoneCallback<T> = Box<dyn FnOnce(&Future<T>)>;
 
+/// A done-callback of the crate's own combinators: scheduled through the ready queue
+/// like any done-callback (in registration order, never inline), but without a closure
+/// to box or a handle to allocate: the loop calls [`notify`](Self::notify) with the index
+/// the combinator registered it under.
+pub(crate) trait DoneNotify {
+    /// The future registered under `index` is done.
+    fn notify(&self, index: usize);
+    /// What to call it in error and debug reports.
+    fn name(&self) -> &'static str;
+}
+
 enum Waiter<T> {
     Waker(Waker),
     Callback(DoneCallback<T>),
+    Notify(Rc<dyn DoneNotify>, usize),
+}
+
+/// The waiters of a future, in registration order. Most futures have at most one (the
+/// task awaiting it, or one combinator's callback), which is kept inline.
+enum Waiters<T> {
+    None,
+    One(u64, Waiter<T>),
+    Many(Vec<(u64, Waiter<T>)>),
+}
+
+impl<T> Waiters<T> {
+    fn push(&mut self, id: u64, waiter: Waiter<T>) {
+        match core::mem::replace(self, Waiters::None) {
+            Waiters::None => *self = Waiters::One(id, waiter),
+            Waiters::One(i, w) => *self = Waiters::Many(alloc::vec![(i, w), (id, waiter)]),
+            Waiters::Many(mut v) => {
+                v.push((id, waiter));
+                *self = Waiters::Many(v);
+            }
+        }
+    }
+
+    fn find_mut(&mut self, id: u64) -> Option<&mut Waiter<T>> {
+        match self {
+            Waiters::None => None,
+            Waiters::One(i, w) => (*i == id).then_some(w),
+            Waiters::Many(v) => v.iter_mut().find(|(i, _)| *i == id).map(|(_, w)| w),
+        }
+    }
+
+    fn remove(&mut self, id: u64) -> Option<Waiter<T>> {
+        match self {
+            Waiters::One(i, _) if *i == id => match core::mem::replace(self, Waiters::None) {
+                Waiters::One(_, w) => Some(w),
+                _ => None,
+            },
+            Waiters::Many(v) => {
+                let pos = v.iter().position(|(i, _)| *i == id)?;
+                Some(v.remove(pos).1)
+            }
+            _ => None,
+        }
+    }
+
+    /// Visit the waiters in order, consuming them.
+    fn for_each(self, mut f: impl FnMut(Waiter<T>)) {
+        match self {
+            Waiters::None => {}
+            Waiters::One(_, w) => f(w),
+            Waiters::Many(v) => v.into_iter().for_each(|(_, w)| f(w)),
+        }
+    }
 }
 
 struct State<T> {
@@ -32,7 +97,7 @@ struct State<T> {
     taken: bool,
     /// Waiters in registration order: wakers of awaiting tasks and done-callbacks are
     /// notified in one sequence, as asyncio schedules its callbacks.
-    waiters: Vec<(u64, Waiter<T>)>,
+    waiters: Waiters<T>,
 }
 
 /// A future's state: the part of its node after the header (see `task/raw.rs`).
@@ -49,7 +114,7 @@ impl<T> FutureCore<T> {
             state: RefCell::new(State {
                 outcome: None,
                 taken: false,
-                waiters: Vec::new(),
+                waiters: Waiters::None,
             }),
             next_waiter: Cell::new(0),
         }
@@ -207,14 +272,13 @@ impl<T: 'static> Future<T> {
             let mut st = self.inner().state.borrow_mut();
             debug_assert!(st.outcome.is_none());
             st.outcome = Some(outcome);
-            core::mem::take(&mut st.waiters)
+            core::mem::replace(&mut st.waiters, Waiters::None)
         };
-        for (_, waiter) in waiters {
-            match waiter {
-                Waiter::Waker(w) => self.inner().lp.wake(w),
-                Waiter::Callback(cb) => self.schedule_callback(cb),
-            }
-        }
+        waiters.for_each(|waiter| match waiter {
+            Waiter::Waker(w) => self.inner().lp.wake(w),
+            Waiter::Callback(cb) => self.schedule_callback(cb),
+            Waiter::Notify(n, index) => self.inner().lp.schedule_notify(n, index),
+        });
     }
 
     fn schedule_callback(&self, cb: DoneCallback<T>) {
@@ -296,9 +360,24 @@ impl<T: 'static> Future<T> {
                 .state
                 .borrow_mut()
                 .waiters
-                .push((id, Waiter::Callback(Box::new(f))));
+                .push(id, Waiter::Callback(Box::new(f)));
         }
         CallbackId(id)
+    }
+
+    /// Add a crate-internal done-callback (see [`DoneNotify`]): `n.notify(index)` runs,
+    /// scheduled through the ready queue, once this future is done.
+    pub(crate) fn add_notify(&self, n: Rc<dyn DoneNotify>, index: usize) {
+        if self.done() {
+            self.inner().lp.schedule_notify(n, index);
+        } else {
+            let id = self.next_id();
+            self.inner()
+                .state
+                .borrow_mut()
+                .waiters
+                .push(id, Waiter::Notify(n, index));
+        }
     }
 
     /// Remove a callback that has not been scheduled yet; returns how many were removed
@@ -318,8 +397,7 @@ impl<T: 'static> Future<T> {
         // ends: its destructor may look at this future.
         let removed = {
             let mut st = self.inner().state.borrow_mut();
-            let pos = st.waiters.iter().position(|(i, _)| *i == id);
-            pos.map(|p| st.waiters.remove(p))
+            st.waiters.remove(id)
         };
         usize::from(removed.is_some())
     }
@@ -327,17 +405,15 @@ impl<T: 'static> Future<T> {
     /// Register `waker` under `slot` (allocating one on first use); returns the slot.
     fn register_waker(&self, slot: Option<u64>, waker: &Waker) -> u64 {
         let mut st = self.inner().state.borrow_mut();
-        if let Some(id) = slot {
-            for (i, w) in st.waiters.iter_mut() {
-                if *i == id {
-                    if let Waiter::Waker(old) = w
-                        && !old.will_wake(waker)
-                    {
-                        old.clone_from(waker);
-                    }
-                    return id;
-                }
+        if let Some(id) = slot
+            && let Some(w) = st.waiters.find_mut(id)
+        {
+            if let Waiter::Waker(old) = w
+                && !old.will_wake(waker)
+            {
+                old.clone_from(waker);
             }
+            return id;
         }
         drop(st);
         let id = self.next_id();
@@ -345,7 +421,7 @@ impl<T: 'static> Future<T> {
             .state
             .borrow_mut()
             .waiters
-            .push((id, Waiter::Waker(waker.clone())));
+            .push(id, Waiter::Waker(waker.clone()));
         id
     }
 

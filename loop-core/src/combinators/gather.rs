@@ -11,7 +11,7 @@ use core::marker::PhantomData;
 use super::{Awaitable, check_loop};
 use crate::error::Result;
 use crate::event_loop::EventLoop;
-use crate::future::Future;
+use crate::future::{DoneNotify, Future};
 
 /// How the results are collected: the two modes of asyncio's `gather`.
 trait Mode<T> {
@@ -59,13 +59,17 @@ impl<T: 'static, M: Mode<T> + 'static> Gathering<T, M> {
         self.outer.complete(outcome);
     }
 
-    /// A child's done-callback (asyncio's `_done_callback`).
-    fn child_done(&self, child: &Future<T>) {
+    /// The done-callback of the child at `index` (asyncio's `_done_callback`).
+    fn child_done(&self, index: usize) {
         let remaining = self.remaining.get() - 1;
         self.remaining.set(remaining);
         if self.outer.done() {
             return;
         }
+        // The children are only let go once the outer future is done.
+        let Some(child) = self.children.borrow().get(index).cloned() else {
+            return;
+        };
         if M::FAIL_FAST {
             match child.exception() {
                 Ok(None) => {}
@@ -110,6 +114,23 @@ impl<T: 'static, M: Mode<T> + 'static> Gathering<T, M> {
     }
 }
 
+/// The index the outer future's done-callback is registered under.
+const OUTER: usize = usize::MAX;
+
+impl<T: 'static, M: Mode<T> + 'static> DoneNotify for Gathering<T, M> {
+    fn notify(&self, index: usize) {
+        if index == OUTER {
+            self.outer_done();
+        } else {
+            self.child_done(index);
+        }
+    }
+
+    fn name(&self) -> &'static str {
+        "gather"
+    }
+}
+
 fn start<A, I, M>(lp: &EventLoop, aws: I) -> Future<Vec<M::Item>>
 where
     A: Awaitable,
@@ -138,13 +159,13 @@ where
         read: A::take_output,
         mode: PhantomData,
     });
-    for child in &children {
-        let s = state.clone();
-        child.add_done_callback(move |c| s.child_done(c));
+    // The children's and the outer future's done-callbacks are `DoneNotify`s: no closure
+    // or handle to allocate per child.
+    for (index, child) in children.iter().enumerate() {
+        child.add_notify(state.clone(), index);
     }
     *state.children.borrow_mut() = children;
-    let s = state;
-    outer.add_done_callback(move |_| s.outer_done());
+    outer.add_notify(state, OUTER);
     outer
 }
 
