@@ -86,7 +86,7 @@ pub(crate) struct LoopInner {
     running: Cell<bool>,
     stopping: Cell<bool>,
     closed: Cell<bool>,
-    current_task: RefCell<Option<TaskRef>>,
+    current_task: Cell<Option<TaskRef>>,
     /// The host's `poll` is running: wake-ups go through the injector, to reach the
     /// ready queue after the I/O callbacks of this poll, as cross-thread ones do.
     in_poll: Cell<bool>,
@@ -152,7 +152,7 @@ impl EventLoop {
                 running: Cell::new(false),
                 stopping: Cell::new(false),
                 closed: Cell::new(false),
-                current_task: RefCell::new(None),
+                current_task: Cell::new(None),
                 in_poll: Cell::new(false),
                 exception_handler: RefCell::new(None),
                 task_factory: RefCell::new(None),
@@ -633,7 +633,10 @@ impl EventLoop {
 
     /// The task whose step is running, if any.
     pub fn current_task(&self) -> Option<TaskRef> {
-        self.inner.current_task.borrow().clone()
+        let current = self.inner.current_task.take();
+        let copy = current.clone();
+        self.inner.current_task.set(current);
+        copy
     }
 
     /// The tasks that are not done yet.
@@ -727,7 +730,7 @@ impl EventLoop {
 
     /// The running task awaits `fut`: remember it so cancelling the task cancels it.
     pub(crate) fn note_awaiting(&self, fut: FutureRef) {
-        if let Some(task) = &*self.inner.current_task.borrow() {
+        if let Some(task) = self.current_task() {
             task.0.set_fut_waiter(fut);
         }
     }

@@ -59,16 +59,49 @@ pub(crate) trait TaskControl {
 }
 
 /// A task's own state: the part of its node after its result future (see `raw.rs`).
+/// Kept small: every task carries it, and a program may have many.
 pub(crate) struct TaskCore<B> {
     /// `None` before the task is set up and once its future was dropped.
     body: RefCell<Option<B>>,
-    /// `Some(message)` once cancellation was requested.
-    must_cancel: RefCell<Option<Option<Cow<'static, str>>>>,
-    fut_waiter: RefCell<Option<FutureRef>>,
+    /// Cancellation was requested (and not yet acted upon); its message, if any, is in
+    /// `extra`.
+    must_cancel: Cell<bool>,
+    polling: Cell<bool>,
+    fut_waiter: Cell<Option<FutureRef>>,
     id: Cell<u64>,
     key: Cell<usize>,
-    name: RefCell<Option<String>>,
-    polling: Cell<bool>,
+    /// State few tasks need, allocated on first use.
+    extra: RefCell<Option<Box<Extra>>>,
+}
+
+/// The rarely used part of a task.
+#[derive(Default)]
+struct Extra {
+    name: Option<String>,
+    /// The message of the pending cancellation request.
+    cancel_message: Option<Cow<'static, str>>,
+}
+
+impl<B> TaskCore<B> {
+    /// Record a cancellation request unless one is pending (the first message wins).
+    fn request_cancel(&self, message: Option<Cow<'static, str>>) {
+        if self.must_cancel.replace(true) {
+            return;
+        }
+        if message.is_some() {
+            let mut extra = self.extra.borrow_mut();
+            extra.get_or_insert_with(Box::default).cancel_message = message;
+        }
+    }
+
+    /// Take the pending cancellation request (its message), if any.
+    fn take_cancel_request(&self) -> Option<Option<Cow<'static, str>>> {
+        if !self.must_cancel.replace(false) {
+            return None;
+        }
+        let mut extra = self.extra.borrow_mut();
+        Some(extra.as_mut().and_then(|e| e.cancel_message.take()))
+    }
 }
 
 impl<T: 'static, B: core::future::Future<Output = ()> + 'static> TaskNode<T, B> {
@@ -113,15 +146,14 @@ impl<T: 'static, B: core::future::Future<Output = ()> + 'static> TaskControl for
         }
         // The body's destructors may call back into this task (cancel it, …): release
         // the borrow of `must_cancel` (and below, of `fut_waiter`) before dropping it.
-        let cancel_request = self.task.must_cancel.borrow_mut().take();
+        let cancel_request = self.task.take_cancel_request();
         if let Some(message) = cancel_request {
             self.drop_body();
             self.result_future().cancel_direct(message);
             self.finish();
             return;
         }
-        let waiter = self.task.fut_waiter.borrow_mut().take();
-        drop(waiter);
+        drop(self.task.fut_waiter.take());
         let waker = self.borrowed_waker();
         let mut cx = Context::from_waker(&waker);
         let lp = self.lp();
@@ -150,7 +182,7 @@ impl<T: 'static, B: core::future::Future<Output = ()> + 'static> TaskControl for
                 // A body from a task factory may return without running the task's
                 // future to completion: the task then completes as cancelled.
                 if !self.result().done() {
-                    let message = self.task.must_cancel.borrow_mut().take().flatten();
+                    let message = self.task.take_cancel_request().flatten();
                     self.result_future().cancel_direct(message);
                 }
                 self.finish();
@@ -170,14 +202,8 @@ impl<T: 'static, B: core::future::Future<Output = ()> + 'static> TaskControl for
         if self.result().done() {
             return false;
         }
-        {
-            let mut mc = self.task.must_cancel.borrow_mut();
-            if mc.is_none() {
-                *mc = Some(message.clone());
-            }
-        }
-        let waiter = self.task.fut_waiter.borrow_mut().take();
-        if let Some(w) = waiter {
+        self.task.request_cancel(message.clone());
+        if let Some(w) = self.task.fut_waiter.take() {
             w.cancel_with_message(message);
         }
         self.lp().schedule_task(&self.task_ref());
@@ -185,7 +211,7 @@ impl<T: 'static, B: core::future::Future<Output = ()> + 'static> TaskControl for
     }
 
     fn take_cancel_request(&self) -> Option<Option<Cow<'static, str>>> {
-        self.task.must_cancel.borrow_mut().take()
+        self.task.take_cancel_request()
     }
 
     fn done(&self) -> bool {
@@ -197,18 +223,28 @@ impl<T: 'static, B: core::future::Future<Output = ()> + 'static> TaskControl for
     }
 
     fn name(&self) -> String {
-        match &*self.task.name.borrow() {
+        match self
+            .task
+            .extra
+            .borrow()
+            .as_ref()
+            .and_then(|e| e.name.as_ref())
+        {
             Some(n) => n.clone(),
             None => format!("Task-{}", self.task.id.get()),
         }
     }
 
     fn set_name(&self, name: String) {
-        *self.task.name.borrow_mut() = Some(name);
+        let old = {
+            let mut extra = self.task.extra.borrow_mut();
+            extra.get_or_insert_with(Box::default).name.replace(name)
+        };
+        drop(old);
     }
 
     fn set_fut_waiter(&self, fut: FutureRef) {
-        *self.task.fut_waiter.borrow_mut() = Some(fut);
+        drop(self.task.fut_waiter.replace(Some(fut)));
     }
 
     fn set_key(&self, key: usize) {
@@ -220,8 +256,7 @@ impl<T: 'static, B: core::future::Future<Output = ()> + 'static> TaskControl for
         if !self.task.polling.get() {
             self.drop_body();
         }
-        let waiter = self.task.fut_waiter.borrow_mut().take();
-        drop(waiter);
+        drop(self.task.fut_waiter.take());
     }
 
     fn result_ref(&self) -> FutureRef {
@@ -252,12 +287,12 @@ where
         FutureCore::new(lp),
         TaskCore {
             body: RefCell::new(None),
-            must_cancel: RefCell::new(None),
-            fut_waiter: RefCell::new(None),
+            must_cancel: Cell::new(false),
+            polling: Cell::new(false),
+            fut_waiter: Cell::new(None),
             id: Cell::new(0),
             key: Cell::new(0),
-            name: RefCell::new(None),
-            polling: Cell::new(false),
+            extra: RefCell::new(None),
         },
         lp.shared().clone(),
     );
