@@ -38,7 +38,7 @@ use crate::exception::{ExceptionContext, ExceptionHandler};
 use crate::future::{DoneNotify, Future, FutureRef};
 use crate::handle::{Handle, HandlePool, TimerHandle};
 use crate::host::{Events, Host, Interest, Token};
-use crate::task::raw::{self, Local};
+use crate::task::raw::{self, Local, LocalWake, RemoteTask};
 use crate::task::{self, Task, TaskBody, TaskControl, TaskFactory, TaskRef};
 use crate::time::Instant;
 use crate::timers::Timers;
@@ -49,7 +49,7 @@ const DEFAULT_SLOW_CALLBACK: Duration = Duration::from_millis(100);
 
 enum Ready {
     Call(Handle),
-    Task(TaskRef),
+    Task(RemoteTask),
     /// A done-callback of one of the crate's combinators (see [`DoneNotify`]).
     Notify(Rc<dyn DoneNotify>, usize),
 }
@@ -444,7 +444,7 @@ impl EventLoop {
                     let spare = self.inner.handles.borrow_mut().recycle(h);
                     drop(spare);
                 }
-                Some(Ready::Task(task)) => self.run_task(&task),
+                Some(Ready::Task(task)) => self.run_task(task),
                 Some(Ready::Notify(n, index)) => self.run_notify(&*n, index),
                 None => break,
             }
@@ -503,19 +503,19 @@ impl EventLoop {
         }
     }
 
-    fn run_task(&self, task: &TaskRef) {
-        if task.0.header().is_done() {
+    fn run_task(&self, task: RemoteTask) {
+        let Some(task) = task.into_local(self) else {
             return;
-        }
+        };
         if !self.inner.debug.get() {
-            task.0.step();
+            task.step();
             return;
         }
         let start = self.time();
-        task.0.step();
+        task.step();
         self.report_if_slow(start, || {
             ExceptionContext::new(format!("executing step of task {}", task.name()))
-                .with_task(task.clone())
+                .with_task(TaskRef(task.clone()))
         });
     }
 
@@ -542,11 +542,7 @@ impl EventLoop {
         let mut ready = self.inner.ready.borrow_mut();
         while let Some(item) = shared.queue.pop() {
             match item {
-                Injected::Wake(remote) => {
-                    if let Some(task) = remote.into_local(self) {
-                        ready.push_back(Ready::Task(TaskRef(task)));
-                    }
-                }
+                Injected::Wake(task) => ready.push_back(Ready::Task(task)),
                 Injected::Call(f, cancelled) => {
                     let handle = Handle::once(move || {
                         if !cancelled.load(Ordering::Acquire) {
@@ -654,8 +650,8 @@ impl EventLoop {
     /// (after whatever was injected before, so the order is the one the injector would
     /// give), sparing the cross-thread queue. Coalesces with pending wake-ups.
     pub(crate) fn schedule_task(&self, task: &Local<dyn TaskControl>) {
-        if task.header().try_schedule() {
-            self.push_ready(Ready::Task(TaskRef(task.clone())));
+        if let Some(entry) = task.schedule() {
+            self.push_ready(Ready::Task(entry));
         }
     }
 
@@ -665,27 +661,25 @@ impl EventLoop {
     /// wakers are woken as usual. During the host's `poll` the injector is used, so that
     /// the task lands after the poll's I/O callbacks, as before.
     pub(crate) fn wake(&self, waker: Waker) {
-        if !self.inner.in_poll.get()
-            && let Some(task) = raw::local_task(&waker, self)
-        {
-            if task.header().try_schedule() {
-                self.push_ready(Ready::Task(TaskRef(task)));
-            }
-        } else {
-            waker.wake();
+        if self.inner.in_poll.get() {
+            return waker.wake();
+        }
+        match raw::schedule_waker(&waker, self) {
+            LocalWake::Foreign => waker.wake(),
+            LocalWake::Coalesced => {}
+            LocalWake::Queue(entry) => self.push_ready(Ready::Task(entry)),
         }
     }
 
     /// [`wake`](Self::wake) by reference.
     pub(crate) fn wake_by_ref(&self, waker: &Waker) {
-        if !self.inner.in_poll.get()
-            && let Some(task) = raw::local_task(waker, self)
-        {
-            if task.header().try_schedule() {
-                self.push_ready(Ready::Task(TaskRef(task)));
-            }
-        } else {
-            waker.wake_by_ref();
+        if self.inner.in_poll.get() {
+            return waker.wake_by_ref();
+        }
+        match raw::schedule_waker(waker, self) {
+            LocalWake::Foreign => waker.wake_by_ref(),
+            LocalWake::Coalesced => {}
+            LocalWake::Queue(entry) => self.push_ready(Ready::Task(entry)),
         }
     }
 
