@@ -51,7 +51,7 @@ enum Ready {
     Call(Handle),
     Task(RemoteTask),
     /// A done-callback of one of the crate's combinators (see [`DoneNotify`]).
-    Notify(Rc<dyn DoneNotify>, usize),
+    Notify(Rc<dyn DoneNotify>, u32),
 }
 
 #[derive(Default)]
@@ -489,7 +489,7 @@ impl EventLoop {
         }
     }
 
-    fn run_notify(&self, n: &dyn DoneNotify, index: usize) {
+    fn run_notify(&self, n: &dyn DoneNotify, index: u32) {
         let start = self.inner.debug.get().then(|| self.time());
         if let Err(error) = crate::panic::catch(|| n.notify(index)) {
             let ctx = ExceptionContext::new(format!("exception in callback {}", n.name()))
@@ -685,7 +685,7 @@ impl EventLoop {
 
     /// Schedule a crate-internal done-callback, as `call_soon` schedules one (on a
     /// closed loop it is dropped, as `call_soon`'s error drops a callback).
-    pub(crate) fn schedule_notify(&self, n: Rc<dyn DoneNotify>, index: usize) {
+    pub(crate) fn schedule_notify(&self, n: Rc<dyn DoneNotify>, index: u32) {
         if !self.inner.closed.get() {
             self.push_ready(Ready::Notify(n, index));
         }

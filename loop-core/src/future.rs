@@ -27,7 +27,7 @@ type DoneCallback<T> = Box<dyn FnOnce(&Future<T>)>;
 /// the combinator registered it under.
 pub(crate) trait DoneNotify {
     /// The future registered under `index` is done.
-    fn notify(&self, index: usize);
+    fn notify(&self, index: u32);
     /// What to call it in error and debug reports.
     fn name(&self) -> &'static str;
 }
@@ -35,7 +35,7 @@ pub(crate) trait DoneNotify {
 enum Waiter<T> {
     Waker(Waker),
     Callback(DoneCallback<T>),
-    Notify(Rc<dyn DoneNotify>, usize),
+    Notify(Rc<dyn DoneNotify>, u32),
 }
 
 /// The waiters of a future, in registration order. Most futures have at most one (the
@@ -367,7 +367,7 @@ impl<T: 'static> Future<T> {
 
     /// Add a crate-internal done-callback (see [`DoneNotify`]): `n.notify(index)` runs,
     /// scheduled through the ready queue, once this future is done.
-    pub(crate) fn add_notify(&self, n: Rc<dyn DoneNotify>, index: usize) {
+    pub(crate) fn add_notify(&self, n: Rc<dyn DoneNotify>, index: u32) {
         if self.done() {
             self.inner().lp.schedule_notify(n, index);
         } else {

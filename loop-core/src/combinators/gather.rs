@@ -115,14 +115,14 @@ impl<T: 'static, M: Mode<T> + 'static> Gathering<T, M> {
 }
 
 /// The index the outer future's done-callback is registered under.
-const OUTER: usize = usize::MAX;
+const OUTER: u32 = u32::MAX;
 
 impl<T: 'static, M: Mode<T> + 'static> DoneNotify for Gathering<T, M> {
-    fn notify(&self, index: usize) {
+    fn notify(&self, index: u32) {
         if index == OUTER {
             self.outer_done();
         } else {
-            self.child_done(index);
+            self.child_done(index as usize);
         }
     }
 
@@ -162,6 +162,11 @@ where
     // The children's and the outer future's done-callbacks are `DoneNotify`s: no closure
     // or handle to allocate per child.
     for (index, child) in children.iter().enumerate() {
+        // A `Vec` of more than `u32::MAX` futures does not fit in memory.
+        let index = u32::try_from(index)
+            .ok()
+            .filter(|&i| i != OUTER)
+            .expect("gather of more than 2^32 - 1 awaitables");
         child.add_notify(state.clone(), index);
     }
     *state.children.borrow_mut() = children;
