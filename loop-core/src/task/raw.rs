@@ -11,10 +11,11 @@
 //!
 //! # Two reference counts
 //!
-//! Handles on the loop's thread ([`Local`]: futures, tasks, the loop's tables, entries
-//! of the ready queue) count in `local`, a plain cell. Wakers may live on any thread, so
-//! they count in `remote`, an atomic, which also holds one unit for all local handles
-//! while there are any. When `local` drops to zero (on the loop's thread), the node's
+//! Handles on the loop's thread ([`Local`]: futures, tasks, the loop's task table and
+//! current task) count in `local`, a plain cell. Wakers may live on any thread, so they
+//! count in `remote`, an atomic, which also holds one unit for all local handles while
+//! there are any; so do queued steps ([`RemoteTask`], in the injector or the ready
+//! queue), which must not keep the contents (and through them the loop) alive. When `local` drops to zero (on the loop's thread), the node's
 //! contents are dropped there (they are `!Send`), and its unit of `remote` is released;
 //! when `remote` drops to zero, on whichever thread, the memory is freed. A waker only
 //! touches the header's atomics and the loop's injector, which are `Send + Sync`.
