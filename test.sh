@@ -4,12 +4,12 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
-# A toolchain, and the targets the no_std / WebAssembly builds use.
+# A toolchain, and the targets the no_std / WebAssembly builds and the WASI guests use.
 if ! rustup show active-toolchain >/dev/null 2>&1; then
     rustup toolchain install stable --profile minimal
     rustup default stable
 fi
-rustup target add wasm32-unknown-unknown thumbv7em-none-eabihf
+rustup target add wasm32-unknown-unknown thumbv7em-none-eabihf wasm32-wasip2
 
 if cargo nextest --version >/dev/null 2>&1; then
     # nextest runs each test in its own process; it does not run doc tests.

@@ -10,6 +10,7 @@ mod clock;
 mod executor;
 mod host;
 mod native_loop;
+pub mod net;
 mod resolve;
 mod selector;
 mod sock;
@@ -19,6 +20,9 @@ mod watch;
 pub use executor::{Executor, Job, RunInExecutor, ThreadPoolExecutor};
 pub use host::NativeHost;
 pub use native_loop::NativeLoop;
+pub use net::{
+    ConnectOptions, DatagramOptions, HostPort, ListenOptions, UnixConnectOptions, UnixListenOptions,
+};
 pub use resolve::{
     AddrInfo, AddrInfoFlags, AddrInfoHints, GaiError, GaiErrorKind, NameInfoFlags, Service,
 };

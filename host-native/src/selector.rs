@@ -17,7 +17,14 @@
 //!   callbacks whose reads we cannot see; an idle descriptor costs nothing.
 //! - [`Trigger::Edge`] (transports): reported once per readiness change; the owner must
 //!   read or write until `WouldBlock`, or call [`NativeLoop::rearm`](crate::NativeLoop::rearm)
-//!   when it stops early (a read budget, a paused protocol) to be reported again.
+//!   when it stops early (a read budget, a paused protocol) to be reported again. The
+//!   crate's own transports queue a re-arm whenever an operation leaves the descriptor
+//!   possibly ready and withdraw it (`cancel_rearm`, no system call) as soon as one
+//!   proves it drained, which gives the shared transport machinery the level-triggered
+//!   readiness it expects for at most one `epoll_ctl` when it stops early. A report of
+//!   a hang-up (end of stream, reset) or an error is re-armed like a level-triggered
+//!   one: those states persist, and the last short read before them must not hide
+//!   them.
 //!
 //! Every change of interest re-registers the descriptor, which also re-reports current
 //! readiness, so a reader added (or resumed) on a descriptor that already has data is
@@ -69,6 +76,10 @@ struct Record {
     registered: bool,
     /// In `Table::rearm`, waiting to be re-registered before the next poll.
     rearm_queued: bool,
+    /// An edge-triggered descriptor was reported closed for reading (end of stream, a
+    /// reset): that readiness never goes away, so it is re-armed after every report
+    /// until its owner stops reading, and no read can prove it drained.
+    hung_up: bool,
 }
 
 #[derive(Debug, Default)]
@@ -178,6 +189,7 @@ impl Selector {
             wanted: Interest::NONE,
             registered: false,
             rearm_queued: false,
+            hung_up: false,
         });
         table.by_fd.insert(fd, token);
         Ok(())
@@ -307,6 +319,24 @@ impl Selector {
         }
     }
 
+    /// Withdraw a re-arm queued with [`queue_rearm`](Self::queue_rearm): the owner of an
+    /// edge-triggered descriptor found it drained (a read or receive would block, or a
+    /// stream read came back short), so the kernel reports the next readiness change by
+    /// itself. Kept for a descriptor that hung up (see [`Record::hung_up`]).
+    pub(crate) fn cancel_rearm(&self, token: Token) {
+        let mut table = self.table.borrow_mut();
+        let Some(rec) = table.get_mut(token) else {
+            return;
+        };
+        if !rec.rearm_queued || rec.hung_up {
+            return;
+        }
+        rec.rearm_queued = false;
+        if table.rearm.last() == Some(&token) {
+            table.rearm.pop();
+        }
+    }
+
     /// Re-register the queued tokens. A descriptor that can no longer be re-registered
     /// (closed behind the loop's back) stops being watched, as the kernel already
     /// stopped watching it.
@@ -371,7 +401,20 @@ impl Selector {
                 continue;
             }
             events.push(Event { token, ready });
-            if rec.trigger == Trigger::Level && !rec.rearm_queued {
+            // Level descriptors are re-armed after every report. Edge ones only when the
+            // report carries a state that a read cannot clear and the owner may not see
+            // in full (mio's closed and error bits are sticky, as in tokio): a short read
+            // of the last data before the peer's FIN must not hide the end of stream.
+            let rearm = match rec.trigger {
+                Trigger::Level => true,
+                Trigger::Edge => {
+                    if ev.is_read_closed() {
+                        rec.hung_up = true;
+                    }
+                    rec.hung_up || ev.is_error()
+                }
+            };
+            if rearm && !rec.rearm_queued {
                 rec.rearm_queued = true;
                 table.rearm.push(token);
             }

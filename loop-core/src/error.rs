@@ -33,7 +33,45 @@ pub enum ErrorKind {
     /// The simulation host has nothing left that could ever happen: the loop would block
     /// forever.
     Stalled,
-    /// An error raised by user code, carried in [`Error::source`].
+    /// A non-blocking I/O operation could not proceed now (`BlockingIOError`). Raw I/O
+    /// objects return it; transports treat it as "wait for readiness", never as a failure.
+    WouldBlock,
+    /// The peer refused the connection, or (on a connected datagram endpoint) the peer's
+    /// port is unreachable (`ConnectionRefusedError`).
+    ConnectionRefused,
+    /// The peer reset the connection (`ConnectionResetError`).
+    ConnectionReset,
+    /// The connection was aborted on this side, for instance before it was accepted
+    /// (`ConnectionAbortedError`).
+    ConnectionAborted,
+    /// Writing to a channel whose other end is closed (`BrokenPipeError`).
+    BrokenPipe,
+    /// The operation needs a connected socket (`ENOTCONN`).
+    NotConnected,
+    /// The local address is already in use (`EADDRINUSE`).
+    AddrInUse,
+    /// The local address cannot be assigned (`EADDRNOTAVAIL`).
+    AddrNotAvailable,
+    /// The operation is not permitted (`PermissionError`: `EACCES`, `EPERM`); a sandboxed
+    /// guest gets it for a socket operation its operator did not grant (WASI's
+    /// `access-denied`).
+    PermissionDenied,
+    /// The operation is not supported by this transport or backend
+    /// (`NotImplementedError`).
+    Unsupported,
+    /// An operating-system error with no kind of its own (`OSError`); the source carries
+    /// the details.
+    Io,
+    /// A stream ended before the requested bytes or separator arrived
+    /// (`asyncio.IncompleteReadError`); the source is a
+    /// [`stream::IncompleteReadError`](crate::stream::IncompleteReadError) carrying the
+    /// partial bytes.
+    IncompleteRead,
+    /// A stream's buffer limit was reached before the separator was found
+    /// (`asyncio.LimitOverrunError`); the source is a
+    /// [`stream::LimitOverrunError`](crate::stream::LimitOverrunError).
+    LimitOverrun,
+    /// An error raised by user code, carried as its source ([`Error::get_ref`]).
     Other,
 }
 
@@ -50,6 +88,19 @@ impl ErrorKind {
             ErrorKind::QueueEmpty => "queue empty",
             ErrorKind::Host => "host error",
             ErrorKind::Stalled => "simulation stalled",
+            ErrorKind::WouldBlock => "operation would block",
+            ErrorKind::ConnectionRefused => "connection refused",
+            ErrorKind::ConnectionReset => "connection reset by peer",
+            ErrorKind::ConnectionAborted => "connection aborted",
+            ErrorKind::BrokenPipe => "broken pipe",
+            ErrorKind::NotConnected => "not connected",
+            ErrorKind::AddrInUse => "address in use",
+            ErrorKind::AddrNotAvailable => "address not available",
+            ErrorKind::PermissionDenied => "permission denied",
+            ErrorKind::Unsupported => "unsupported operation",
+            ErrorKind::Io => "i/o error",
+            ErrorKind::IncompleteRead => "incomplete read",
+            ErrorKind::LimitOverrun => "limit overrun",
             ErrorKind::Other => "error",
         }
     }
@@ -149,6 +200,12 @@ impl Error {
         self.kind == ErrorKind::Timeout
     }
 
+    /// Whether this is [`ErrorKind::WouldBlock`]: a non-blocking operation must wait for
+    /// readiness.
+    pub fn is_would_block(&self) -> bool {
+        self.kind == ErrorKind::WouldBlock
+    }
+
     /// The wrapped source error, if any.
     pub fn get_ref(&self) -> Option<&(dyn core::error::Error + Send + Sync + 'static)> {
         self.source.as_deref()
@@ -169,6 +226,35 @@ impl Error {
             Cow::Borrowed("panic with a non-string payload")
         };
         Error::new(ErrorKind::Panicked, message)
+    }
+}
+
+/// Maps an OS error to the portable kinds, so the same failure looks the same on every
+/// backend (the simulated network produces these kinds directly).
+#[cfg(feature = "std")]
+impl From<std::io::Error> for Error {
+    fn from(error: std::io::Error) -> Self {
+        use std::io::ErrorKind as Io;
+        let kind = match error.kind() {
+            Io::WouldBlock => ErrorKind::WouldBlock,
+            Io::ConnectionRefused => ErrorKind::ConnectionRefused,
+            Io::ConnectionReset => ErrorKind::ConnectionReset,
+            Io::ConnectionAborted => ErrorKind::ConnectionAborted,
+            Io::BrokenPipe => ErrorKind::BrokenPipe,
+            Io::NotConnected => ErrorKind::NotConnected,
+            Io::AddrInUse => ErrorKind::AddrInUse,
+            Io::AddrNotAvailable => ErrorKind::AddrNotAvailable,
+            Io::PermissionDenied => ErrorKind::PermissionDenied,
+            Io::Unsupported => ErrorKind::Unsupported,
+            Io::TimedOut => ErrorKind::Timeout,
+            Io::InvalidInput => ErrorKind::InvalidInput,
+            _ => ErrorKind::Io,
+        };
+        if kind == ErrorKind::WouldBlock {
+            // The hot path: no allocation for the most common "error".
+            return Error::from_kind(kind);
+        }
+        Error::with_source(kind, error)
     }
 }
 
@@ -216,5 +302,21 @@ impl PartialEq for Error {
     /// Errors compare by kind and message (sources are not comparable).
     fn eq(&self, other: &Self) -> bool {
         self.kind == other.kind && self.message == other.message
+    }
+}
+
+#[cfg(all(test, feature = "std"))]
+mod tests {
+    use alloc::string::ToString;
+
+    use super::{Error, ErrorKind};
+
+    /// An OS permission failure (`PermissionError` in asyncio) keeps its own kind, so a
+    /// native program and a sandboxed guest that is denied an operation see the same one.
+    #[test]
+    fn permission_denied_is_its_own_kind() {
+        let e = Error::from(std::io::Error::from(std::io::ErrorKind::PermissionDenied));
+        assert_eq!(e.kind(), ErrorKind::PermissionDenied);
+        assert_eq!(ErrorKind::PermissionDenied.to_string(), "permission denied");
     }
 }

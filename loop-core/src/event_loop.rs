@@ -44,6 +44,10 @@ use crate::time::Instant;
 use crate::timers::Timers;
 use crate::wake::{Injected, Shared};
 
+/// Size of the loop's shared read buffer: the most a stream transport reads in one call
+/// (asyncio's `max_size`, 256 KiB).
+pub(crate) const READ_BUFFER_SIZE: usize = 256 * 1024;
+
 /// asyncio's default `slow_callback_duration`.
 const DEFAULT_SLOW_CALLBACK: Duration = Duration::from_millis(100);
 
@@ -95,6 +99,9 @@ pub(crate) struct LoopInner {
     debug: Cell<bool>,
     slow_callback_duration: Cell<Duration>,
     next_task_id: Cell<u64>,
+    /// The buffer stream transports read into and lend to `data_received` (one per
+    /// loop: only one reader callback runs at a time).
+    read_buffer: Cell<Vec<u8>>,
 }
 
 impl LoopInner {
@@ -159,6 +166,7 @@ impl EventLoop {
                 debug: Cell::new(false),
                 slow_callback_duration: Cell::new(DEFAULT_SLOW_CALLBACK),
                 next_task_id: Cell::new(1),
+                read_buffer: Cell::new(Vec::new()),
             }),
         }
     }
@@ -367,7 +375,7 @@ impl EventLoop {
         Ok(())
     }
 
-    /// Run one iteration (see the [module docs](self)). Exposed for hosts and tests that
+    /// Run one iteration (asyncio's `_run_once`). Exposed for hosts and tests that
     /// drive the loop step by step.
     ///
     /// # Errors
@@ -850,6 +858,21 @@ impl EventLoop {
             Err(e) if e.kind() == ErrorKind::InvalidInput => Ok(false),
             Err(e) => Err(e),
         }
+    }
+
+    /// Borrow the loop's read buffer ([`READ_BUFFER_SIZE`] bytes); give it back with
+    /// [`put_read_buffer`](Self::put_read_buffer). A nested borrow gets a fresh buffer.
+    pub(crate) fn take_read_buffer(&self) -> Vec<u8> {
+        let buf = self.inner.read_buffer.take();
+        if buf.is_empty() {
+            alloc::vec![0; READ_BUFFER_SIZE]
+        } else {
+            buf
+        }
+    }
+
+    pub(crate) fn put_read_buffer(&self, buf: Vec<u8>) {
+        self.inner.read_buffer.set(buf);
     }
 
     // ----- errors and debug ----------------------------------------------------------

@@ -25,6 +25,24 @@
 //!   it cannot catch the cancellation and continue as a coroutine can.
 //! - Slow callbacks in debug mode are reported through the exception handler (with
 //!   [`ExceptionContext::duration`]) instead of a logger, so applications can route them.
+//! - Transports ([`transport::StreamTransport`], [`transport::DatagramEndpoint`]):
+//!   `write`, `writelines`, `write_eof` and `sendto` on a closing or lost transport
+//!   return [`ErrorKind::Runtime`] instead of being dropped silently (asyncio drops
+//!   writes after `close` and logs after a loss; it ignores `write_eof` when closing).
+//! - `pause_writing` / `resume_writing` raised by a transport call made *inside* a
+//!   protocol callback are delivered right after that callback returns, not
+//!   re-entrantly; `error_received` from a `sendto` inside `datagram_received` likewise.
+//! - `connection_lost` after a `close` flush is scheduled with `call_soon` (asyncio calls
+//!   it directly from the writer callback), so it always runs in a later callback.
+//! - `set_write_buffer_limits` re-checks resume as well as pause.
+//! - A reader callback reads up to [`transport::READ_BUDGET`] (1 MiB, in reads of
+//!   256 KiB) instead of one `recv`, stopping early on a short read; readiness must be
+//!   level-triggered.
+//! - [`net::Net`] takes socket addresses (name resolution, TLS and socket options belong
+//!   to backends); [`net::Server::sockets`] lists addresses, empty once closed;
+//!   [`net::Server::start_serving`] is synchronous; [`net::Server::wait_closed`] has
+//!   asyncio 3.12 semantics (closed *and* every connection gone); dropping a
+//!   [`net::Server::serve_forever`] future closes the server.
 #![no_std]
 #![doc(test(attr(deny(warnings))))]
 
@@ -39,9 +57,11 @@ mod exception;
 mod future;
 mod handle;
 pub mod host;
+pub mod net;
 mod panic;
 pub mod protocol;
 pub mod sim;
+pub mod stream;
 pub mod sync;
 mod task;
 pub mod time;
@@ -60,6 +80,7 @@ pub use future::{CallbackId, Future, FutureRef, Wait};
 pub use handle::{Handle, TimerHandle};
 pub use host::{Event, Events, Host, Interest, Notify, Token};
 pub use protocol::{BufferedProtocol, DatagramProtocol, Protocol, SubprocessProtocol};
+pub use stream::{StreamReader, StreamReaderProtocol, StreamWriter};
 pub use sync::{
     BoundedSemaphore, Condition, LifoQueue, Lock, LockGuard, PriorityQueue, Queue, QueueEmpty,
     QueueFull, Semaphore, SemaphorePermit,

@@ -43,3 +43,5 @@ pub(crate) fn fail_safe(lp: &NativeLoop, after: Duration) -> std::rc::Rc<std::ce
     .unwrap();
     fired
 }
+
+pub(crate) mod proto;

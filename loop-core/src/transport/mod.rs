@@ -1,12 +1,51 @@
-//! Transport traits: what a protocol can ask of the channel that drives it.
+//! Transports: what a protocol can ask of the channel that drives it, and the shared
+//! machinery every backend reuses to provide it.
 //!
 //! Transports are handles (`Rc<dyn Transport>`) with interior mutability: a protocol keeps
 //! the one it got in `connection_made` and calls it from any callback.
+//!
+//! # For backend implementers
+//!
+//! A backend (the native host, the WASI guest, the simulated network) supplies only raw,
+//! non-blocking I/O objects — [`RawStream`], [`RawListener`], [`RawDatagram`] — and
+//! reports their readiness from [`Host::poll`](crate::Host::poll) under the [`Token`]
+//! each object registered with [`EventLoop::register_io`](crate::EventLoop::register_io).
+//! Everything else — buffering, the write fast path, flow control, the connection state
+//! machine, protocol dispatch, servers — is [`StreamTransport`], [`DatagramEndpoint`] and
+//! [`Server`](crate::net::Server), identical on every backend.
+//!
+//! Readiness MUST be level-triggered: while a registration has interest, every poll
+//! reports it ready as long as the operation would not block (data, EOF or an error is
+//! pending for reading; buffer space or an error for writing). The machinery stops
+//! reading after a bounded amount per callback and relies on the next poll to continue.
+//!
+//! [`Token`]: crate::Token
 
 use alloc::string::String;
 use core::net::SocketAddr;
 
 use crate::error::Result;
+
+mod backend;
+mod datagram;
+mod flow;
+mod notice;
+mod readiness;
+mod stream;
+mod write_buffer;
+
+pub use backend::{RawDatagram, RawListener, RawStream};
+pub use datagram::DatagramEndpoint;
+pub use flow::WriteFlow;
+pub use readiness::wait_ready;
+pub use stream::{StreamProtocolRef, StreamTransport};
+
+/// Most bytes a stream transport reads in one reader callback before letting other
+/// callbacks run (it continues on the next iteration: readiness is level-triggered).
+pub const READ_BUDGET: usize = 1024 * 1024;
+
+/// Most datagrams a datagram endpoint receives in one reader callback.
+pub const DATAGRAM_BUDGET: usize = 16;
 
 /// asyncio's default high-water mark for write buffers (64 KiB).
 pub const DEFAULT_HIGH_WATER: usize = 64 * 1024;
@@ -61,11 +100,13 @@ pub trait Transport: BaseTransport {
     fn writelines(&self, data: &[&[u8]]) -> Result<()>;
 
     /// Close the write side after flushing the buffer; data may still be received.
+    /// Calling it again does nothing.
     ///
     /// # Errors
     ///
-    /// [`ErrorKind::Runtime`](crate::ErrorKind::Runtime) if the transport cannot
-    /// half-close (see [`can_write_eof`](Self::can_write_eof)) or is closing.
+    /// [`ErrorKind::Runtime`](crate::ErrorKind::Runtime) if the transport is closing;
+    /// [`ErrorKind::Unsupported`](crate::ErrorKind::Unsupported) if it cannot half-close
+    /// (see [`can_write_eof`](Self::can_write_eof)).
     fn write_eof(&self) -> Result<()>;
 
     /// Whether [`write_eof`](Self::write_eof) is supported.
@@ -83,8 +124,9 @@ pub trait Transport: BaseTransport {
     /// Whether the transport is reading (not paused, not closing).
     fn is_reading(&self) -> bool;
 
-    /// Set the write-buffer marks. `high` defaults to 64 KiB; `low` to `high / 4`. Setting
-    /// them may call `pause_writing` / `resume_writing` at once.
+    /// Set the write-buffer marks. `high` defaults to 64 KiB (or `4 * low` when only `low`
+    /// is given); `low` to `high / 4`. Setting them may call `pause_writing` /
+    /// `resume_writing` at once.
     ///
     /// # Errors
     ///
@@ -112,8 +154,19 @@ pub trait DatagramTransport: BaseTransport {
     /// Close at once, dropping queued datagrams; `connection_lost(None)` follows.
     fn abort(&self);
 
-    /// Bytes of datagrams queued and not yet sent.
+    /// Bytes of datagrams queued and not yet sent, plus a per-datagram header allowance
+    /// (asyncio counts 8 bytes per queued datagram).
     fn get_write_buffer_size(&self) -> usize;
+
+    /// Set the send-queue marks, as [`Transport::set_write_buffer_limits`].
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::InvalidInput`](crate::ErrorKind::InvalidInput) if `low > high`.
+    fn set_write_buffer_limits(&self, high: Option<usize>, low: Option<usize>) -> Result<()>;
+
+    /// The `(low, high)` marks of the send queue.
+    fn get_write_buffer_limits(&self) -> (usize, usize);
 }
 
 /// A transport for a child process.

@@ -4,15 +4,17 @@
 //! straight to the next thing that can happen (the loop's next timer, or the next event
 //! scheduled on the host with [`SimHost::schedule`]), so a program that sleeps an hour of
 //! virtual time finishes in microseconds. Everything is single-threaded and ordered by
-//! `(time, sequence)`; together with the seeded [`SimHost::rng`], a seed reproduces a run
+//! `(time, sequence)`; together with the seeded [`SimHost::with_rng`], a seed reproduces a run
 //! exactly.
 //!
-//! Simulated devices (the in-memory network) schedule their deliveries with
-//! [`SimHost::schedule`]; a delivery reports readiness for the loop's tokens through the
-//! [`Events`] it is given.
+//! Simulated devices (the in-memory network, [`SimNet`]) schedule their deliveries with
+//! [`SimHost::schedule`] and expose their current state through a [`SimSource`] attached
+//! to each of their loop tokens: every poll reports, **level-triggered**, the tokens whose
+//! source is ready in a direction the loop waits for, and a poll never moves the clock
+//! while some token is ready.
 
 use alloc::boxed::Box;
-use alloc::collections::BinaryHeap;
+use alloc::collections::{BTreeMap, BinaryHeap};
 use alloc::rc::Rc;
 use alloc::sync::Arc;
 use core::cell::{Cell, RefCell};
@@ -22,8 +24,30 @@ use core::sync::atomic::{AtomicBool, Ordering};
 use core::time::Duration;
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::host::{Events, Host, Notify};
+use crate::host::{Event, Events, Host, Interest, Notify, Token};
 use crate::time::Instant;
+
+mod net;
+
+pub use net::{
+    FaultPlan, NetConfig, NetEvent, NetEventKind, SimConnection, SimDatagram, SimListener, SimNet,
+    SimStream,
+};
+
+/// The current readiness of a simulated I/O object, polled by [`SimHost`] at every poll
+/// for each token the loop waits on (level-triggered).
+pub trait SimSource {
+    /// The directions in which an operation would not block right now (an error counts
+    /// as both).
+    fn readiness(&self) -> Interest;
+}
+
+#[derive(Default)]
+struct IoSlot {
+    /// What the loop waits for ([`Host::set_interest`]).
+    interest: Interest,
+    source: Option<Rc<dyn SimSource>>,
+}
 
 /// Something that happens at a virtual instant: it may report readiness into `Events`.
 pub type SimAction = Box<dyn FnOnce(&mut Events)>;
@@ -59,6 +83,7 @@ struct SimInner {
     next_seq: Cell<u64>,
     notify: Arc<SimNotify>,
     polls: Cell<u64>,
+    io: RefCell<BTreeMap<Token, IoSlot>>,
 }
 
 /// The notifier of a [`SimHost`]: a flag that makes the next poll return at once.
@@ -102,6 +127,7 @@ impl SimHost {
                 next_seq: Cell::new(0),
                 notify: Arc::new(SimNotify::default()),
                 polls: Cell::new(0),
+                io: RefCell::new(BTreeMap::new()),
             }),
         }
     }
@@ -135,6 +161,9 @@ impl SimHost {
 
     /// Schedule `action` at virtual time `at` (at the current time if `at` is past).
     /// Actions due at the same instant run in the order they were scheduled.
+    ///
+    /// Actions run inside [`Host::poll`], while the loop holds its host: they change the
+    /// simulated world (and may push [`Event`]s) but MUST NOT call into the loop.
     pub fn schedule(&self, at: Instant, action: impl FnOnce(&mut Events) + 'static) {
         let seq = self.inner.next_seq.get();
         self.inner.next_seq.set(seq + 1);
@@ -144,6 +173,52 @@ impl SimHost {
             seq,
             action: Box::new(action),
         }));
+    }
+
+    /// Report the readiness of `token` from `source` (replacing any previous source). The
+    /// token is reported ready, at every poll, in the directions that both `source` and
+    /// the loop's interest include.
+    pub fn attach(&self, token: Token, source: Rc<dyn SimSource>) {
+        self.inner.io.borrow_mut().entry(token).or_default().source = Some(source);
+    }
+
+    /// Stop reporting `token` (its object is closed).
+    pub fn detach(&self, token: Token) {
+        let mut io = self.inner.io.borrow_mut();
+        if let Some(slot) = io.get_mut(&token) {
+            slot.source = None;
+            if slot.interest.is_none() {
+                io.remove(&token);
+            }
+        }
+    }
+
+    /// Append an event for every token whose source is ready in a direction the loop
+    /// waits for. Tokens an action already reported in this poll get the union.
+    fn collect_ready(&self, events: &mut Events) {
+        let pushed = events.len();
+        let io = self.inner.io.borrow();
+        for (&token, slot) in io.iter() {
+            if slot.interest.is_none() {
+                continue;
+            }
+            let Some(source) = &slot.source else { continue };
+            let level = source.readiness();
+            let mut ready = Interest::NONE;
+            if level.is_readable() && slot.interest.is_readable() {
+                ready = ready.add(Interest::READABLE);
+            }
+            if level.is_writable() && slot.interest.is_writable() {
+                ready = ready.add(Interest::WRITABLE);
+            }
+            if ready.is_none() {
+                continue;
+            }
+            match events[..pushed].iter_mut().find(|e| e.token == token) {
+                Some(e) => e.ready = e.ready.add(ready),
+                None => events.push(Event { token, ready }),
+            }
+        }
     }
 
     /// Number of polls so far (each loop iteration polls once).
@@ -180,30 +255,26 @@ impl Host for SimHost {
         self.inner.now.get()
     }
 
-    /// Never blocks. Runs the actions due now; if there are none and the poll may block,
-    /// jumps the clock to the earlier of the timeout and the next action.
+    /// Never blocks. Runs the actions due now and reports the ready tokens; if nothing
+    /// is ready and the poll may block, jumps the clock to the earlier of the timeout and
+    /// the next action, runs the actions due then and reports again.
     ///
     /// # Errors
     ///
     /// [`ErrorKind::Stalled`] when asked to wait without a timeout while nothing is
-    /// scheduled and no notification is pending: the program would hang forever.
+    /// ready, scheduled or notified: the program would hang forever.
     fn poll(&mut self, events: &mut Events, timeout: Option<Duration>) -> Result<()> {
         self.inner.polls.set(self.inner.polls.get() + 1);
+        self.run_due(events);
+        self.collect_ready(events);
         // Load before swapping: the swap is a locked instruction, and a notification is
         // rare compared with polls.
         let notify = &self.inner.notify.notified;
-        if notify.load(Ordering::Acquire) && notify.swap(false, Ordering::AcqRel) {
-            self.run_due(events);
+        let notified = notify.load(Ordering::Acquire) && notify.swap(false, Ordering::AcqRel);
+        if notified || !events.is_empty() || timeout == Some(Duration::ZERO) {
             return Ok(());
         }
         let now = self.inner.now.get();
-        if timeout == Some(Duration::ZERO) {
-            // A non-blocking poll: the clock stays; only actions due now run.
-            if self.next_action_time().is_some_and(|at| at <= now) {
-                self.run_due(events);
-            }
-            return Ok(());
-        }
         let deadline = timeout.map(|t| now + t);
         match (self.next_action_time(), deadline) {
             (Some(at), Some(d)) if at > d => self.inner.now.set(d),
@@ -217,6 +288,22 @@ impl Host for SimHost {
             }
         }
         self.run_due(events);
+        self.collect_ready(events);
+        Ok(())
+    }
+
+    fn set_interest(&mut self, token: Token, interest: Interest) -> Result<()> {
+        let mut io = self.inner.io.borrow_mut();
+        if interest.is_none() {
+            if let Some(slot) = io.get_mut(&token) {
+                slot.interest = interest;
+                if slot.source.is_none() {
+                    io.remove(&token);
+                }
+            }
+        } else {
+            io.entry(token).or_default().interest = interest;
+        }
         Ok(())
     }
 
