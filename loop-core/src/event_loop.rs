@@ -210,6 +210,7 @@ impl EventLoop {
         Ok(handle)
     }
 
+    #[inline]
     fn push_ready(&self, item: Ready) {
         self.drain_injected();
         self.inner.ready.borrow_mut().push_back(item);
@@ -399,8 +400,6 @@ impl EventLoop {
             None
         };
 
-        let mut events = core::mem::take(&mut *inner.events.borrow_mut());
-        events.clear();
         // Only a poll that may block needs wake-ups from other threads; the SeqCst
         // stores are full barriers, so a non-blocking poll skips them.
         let may_block = timeout != Some(Duration::ZERO);
@@ -410,20 +409,23 @@ impl EventLoop {
                 timeout = Some(Duration::ZERO);
             }
         }
-        inner.in_poll.set(true);
-        let polled = inner.host.borrow_mut().poll(&mut events, timeout);
-        inner.in_poll.set(false);
-        if may_block {
-            inner.shared.polling.store(false, Ordering::SeqCst);
+        {
+            // Nothing but this function uses the event buffer, and the host's poll cannot
+            // re-enter the loop (the loop holds its host), nor can `process_events`, which
+            // only queues handles.
+            let mut events = inner.events.borrow_mut();
+            events.clear();
+            inner.in_poll.set(true);
+            let polled = inner.host.borrow_mut().poll(&mut events, timeout);
+            inner.in_poll.set(false);
+            if may_block {
+                inner.shared.polling.store(false, Ordering::SeqCst);
+            }
+            polled?;
+            if !events.is_empty() {
+                self.process_events(&events);
+            }
         }
-        if let Err(e) = polled {
-            *inner.events.borrow_mut() = events;
-            return Err(e);
-        }
-        if !events.is_empty() {
-            self.process_events(&events);
-        }
-        *inner.events.borrow_mut() = events;
         self.drain_injected();
 
         if has_timers {
