@@ -17,12 +17,10 @@
 //! [`stop`](EventLoop::stop) lets the current batch finish; called before
 //! [`run_forever`](EventLoop::run_forever) it makes the run do exactly one iteration.
 
-use alloc::borrow::Cow;
 use alloc::boxed::Box;
 use alloc::collections::VecDeque;
 use alloc::format;
 use alloc::rc::{Rc, Weak};
-use alloc::string::String;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::cell::{Cell, RefCell};
@@ -576,10 +574,15 @@ impl EventLoop {
     where
         F: core::future::Future + 'static,
     {
-        self.spawn_body(move |slot: Future<F::Output>| async move {
-            let value = fut.await;
-            slot.complete_task(Ok(value));
-        })
+        if self.needs_task_body() {
+            return self.spawn_body(move |slot: Future<F::Output>| async move {
+                let value = fut.await;
+                slot.complete_task(Ok(value));
+            });
+        }
+        let task = task::spawn::<_, _, task::Value>(self, fut);
+        self.schedule_task(&task.task_ref().0);
+        task
     }
 
     /// Like [`create_task`](Self::create_task) for a fallible future: an `Err` becomes
@@ -590,15 +593,21 @@ impl EventLoop {
         T: 'static,
         E: Into<Error>,
     {
-        self.spawn_body(move |slot: Future<T>| async move {
-            match fut.await.map_err(Into::into) {
-                Err(e) if e.is_cancelled() => {
-                    let message = e.message().map(|m| Cow::Owned(String::from(m)));
-                    slot.cancel_direct(message);
-                }
-                outcome => slot.complete_task(outcome),
-            }
-        })
+        if self.needs_task_body() {
+            return self.spawn_body(move |slot: Future<T>| async move {
+                let output = fut.await;
+                <task::Fallible as task::Settle<T, _>>::settle(output, &slot);
+            });
+        }
+        let task = task::spawn::<T, _, task::Fallible>(self, fut);
+        self.schedule_task(&task.task_ref().0);
+        task
+    }
+
+    /// Whether a new task needs a body of its own, which settles its result (for a task
+    /// factory, which takes bodies), or is never run (on a closed loop).
+    fn needs_task_body(&self) -> bool {
+        self.inner.closed.get() || self.inner.task_factory.borrow().is_some()
     }
 
     /// Create a task whose body `make` builds from a handle to the task's result, and
@@ -610,7 +619,7 @@ impl EventLoop {
         if self.inner.closed.get() {
             // The body is never made: the future it would run is dropped unpolled.
             drop(make);
-            let task = task::spawn(self, |_: Future<T>| core::future::ready(()));
+            let task = task::spawn_with(self, |_: Future<T>| core::future::ready(()));
             task.task_ref().0.discard();
             task.future()
                 .complete(Err(Error::new(ErrorKind::Runtime, "event loop is closed")));
@@ -618,10 +627,10 @@ impl EventLoop {
         }
         let factory = self.inner.task_factory.borrow().clone();
         let task = match factory {
-            Some(factory) => task::spawn(self, |slot| -> TaskBody {
+            Some(factory) => task::spawn_with(self, |slot| -> TaskBody {
                 factory(self, Box::pin(make(slot)))
             }),
-            None => task::spawn(self, make),
+            None => task::spawn_with(self, make),
         };
         self.schedule_task(&task.task_ref().0);
         task
