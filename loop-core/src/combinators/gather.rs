@@ -184,9 +184,10 @@ where
 ///   done; with no awaitables it is done at once with an empty `Vec`;
 /// - fails with the first error as soon as a child fails, while the other children
 ///   keep running (they are not cancelled);
-/// - fails with a child's cancellation error if a child is cancelled: unlike cancelling
-///   the outer future, this does not cancel the other children (in this crate a future
-///   that failed with a cancellation reports [`cancelled`](Future::cancelled));
+/// - fails with a child's cancellation error if a child is cancelled, without being
+///   cancelled itself ([`cancelled`](Future::cancelled) is `false`, as in asyncio, where
+///   the outer future gets the `CancelledError` as its exception); unlike cancelling the
+///   outer future, this does not cancel the other children;
 /// - when cancelled itself, cancels every child that is not done yet (in the next
 ///   iteration, from its done-callback), with the same message.
 ///

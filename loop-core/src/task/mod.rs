@@ -374,14 +374,21 @@ where
         fut,
         settle: PhantomData,
     };
-    let node = TaskNode::allocate(FutureCore::new(lp), task_core(Some(driver)), lp.shared().clone());
+    let node = TaskNode::allocate(
+        FutureCore::new(lp),
+        task_core(Some(driver)),
+        lp.shared().clone(),
+    );
     adopt(lp, node)
 }
 
 /// Create a task on `lp` whose body, which settles the task's result itself, `make`
 /// builds from a handle to that result (for task factories). The caller schedules the
 /// first step.
-pub(crate) fn spawn_with<T: 'static, B>(lp: &EventLoop, make: impl FnOnce(Future<T>) -> B) -> Task<T>
+pub(crate) fn spawn_with<T: 'static, B>(
+    lp: &EventLoop,
+    make: impl FnOnce(Future<T>) -> B,
+) -> Task<T>
 where
     B: core::future::Future<Output = ()> + 'static,
 {
