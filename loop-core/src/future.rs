@@ -350,17 +350,14 @@ impl<T: 'static> Future<T> {
         let mut st = self.inner().state.borrow_mut();
         match &st.outcome {
             None => Err(Error::new(ErrorKind::InvalidState, "result is not set")),
+            Some(_) if st.taken => Err(Error::new(ErrorKind::InvalidState, "result was taken")),
             Some(Err(e)) => Err(e.clone()),
-            Some(Ok(_)) if st.taken => Err(Error::new(ErrorKind::InvalidState, "result was taken")),
             Some(Ok(_)) => {
                 st.taken = true;
-                match st.outcome.take() {
-                    Some(Ok(v)) => {
-                        // Keep the future done: park a marker error that `taken` hides.
-                        st.outcome =
-                            Some(Err(Error::new(ErrorKind::InvalidState, "result was taken")));
-                        Ok(v)
-                    }
+                // Keep the future done: park a marker error, which `taken` hides.
+                let marker = Some(Err(Error::from_kind(ErrorKind::InvalidState)));
+                match core::mem::replace(&mut st.outcome, marker) {
+                    Some(Ok(v)) => Ok(v),
                     _ => unreachable!("checked above"),
                 }
             }
