@@ -539,7 +539,7 @@ impl EventLoop {
     /// Move wake-ups and thread-safe callbacks into the ready queue.
     #[inline]
     fn drain_injected(&self) {
-        if !self.inner.shared.queue.is_empty() {
+        if self.inner.shared.may_have_injected() {
             self.drain_injected_slow();
         }
     }
@@ -547,6 +547,9 @@ impl EventLoop {
     #[inline(never)]
     fn drain_injected_slow(&self) {
         let shared = &self.inner.shared;
+        if !shared.take_injected() {
+            return;
+        }
         let mut ready = self.inner.ready.borrow_mut();
         while let Some(item) = shared.queue.pop() {
             match item {
