@@ -9,6 +9,10 @@
 //!
 //! Run with `cargo bench -p loop-core --bench loop_bench`; criterion reports the median
 //! time per run and the throughput (callbacks, timers or tasks per second).
+//!
+//! For a profiler, `LOOP_BENCH_ONCE=<call_soon_chain|timers|tasks>` runs that workload
+//! once, without criterion, e.g. for repeatable instruction counts:
+//! `LOOP_BENCH_ONCE=timers valgrind --tool=callgrind target/release/deps/loop_bench-…`.
 use std::time::Duration;
 
 use criterion::{Criterion, Throughput};
@@ -92,7 +96,22 @@ fn bench(c: &mut Criterion) {
     g.finish();
 }
 
+/// Run the workload `name` once (see the module docs); `false` for an unknown name.
+fn run_once(name: &str) -> bool {
+    match name {
+        "call_soon_chain" => call_soon_chain(CALLBACKS),
+        "timers" => assert_eq!(timers(TIMERS, 7), TIMERS / 2),
+        "tasks" => assert_eq!(tasks(TASKS), u64::from(TASKS) * u64::from(TASKS - 1) / 2),
+        _ => return false,
+    }
+    true
+}
+
 fn main() {
+    if let Ok(name) = std::env::var("LOOP_BENCH_ONCE") {
+        assert!(run_once(&name), "unknown workload {name:?}");
+        return;
+    }
     let mut c = Criterion::default().configure_from_args();
     bench(&mut c);
     c.final_summary();

@@ -116,11 +116,18 @@ type Source = Arc<dyn core::error::Error + Send + Sync + 'static>;
 
 /// An error: a kind, an optional message and an optional source error.
 ///
-/// Cloning is cheap (the source is shared), which lets one failed future report the same
-/// error to every waiter.
+/// Cloning is cheap (the message and the source are shared), which lets one failed
+/// future report the same error to every waiter. An error is two words: the kind, and
+/// the message and source behind one shared pointer when there are any, so that every
+/// `Result` of the crate (and every future's outcome slot) stays small.
 #[derive(Clone)]
 pub struct Error {
     kind: ErrorKind,
+    detail: Option<Arc<Detail>>,
+}
+
+/// What an [`Error`] carries besides its kind.
+struct Detail {
     message: Option<Cow<'static, str>>,
     source: Option<Source>,
 }
@@ -131,20 +138,22 @@ pub type Result<T, E = Error> = core::result::Result<T, E>;
 impl Error {
     /// An error of `kind` with no message.
     pub const fn from_kind(kind: ErrorKind) -> Self {
-        Error {
-            kind,
-            message: None,
-            source: None,
-        }
+        Error { kind, detail: None }
+    }
+
+    fn with_detail(
+        kind: ErrorKind,
+        message: Option<Cow<'static, str>>,
+        source: Option<Source>,
+    ) -> Self {
+        let detail =
+            (message.is_some() || source.is_some()).then(|| Arc::new(Detail { message, source }));
+        Error { kind, detail }
     }
 
     /// An error of `kind` with a message.
     pub fn new(kind: ErrorKind, message: impl Into<Cow<'static, str>>) -> Self {
-        Error {
-            kind,
-            message: Some(message.into()),
-            source: None,
-        }
+        Error::with_detail(kind, Some(message.into()), None)
     }
 
     /// An [`ErrorKind::Other`] error wrapping a user error.
@@ -152,11 +161,7 @@ impl Error {
     where
         E: core::error::Error + Send + Sync + 'static,
     {
-        Error {
-            kind: ErrorKind::Other,
-            message: None,
-            source: Some(Arc::new(error)),
-        }
+        Error::with_detail(ErrorKind::Other, None, Some(Arc::new(error)))
     }
 
     /// An error of `kind` caused by `source`.
@@ -164,20 +169,12 @@ impl Error {
     where
         E: core::error::Error + Send + Sync + 'static,
     {
-        Error {
-            kind,
-            message: None,
-            source: Some(Arc::new(source)),
-        }
+        Error::with_detail(kind, None, Some(Arc::new(source)))
     }
 
     /// A cancellation error, with the message given to `cancel(msg)` if any.
     pub fn cancelled(message: Option<Cow<'static, str>>) -> Self {
-        Error {
-            kind: ErrorKind::Cancelled,
-            message,
-            source: None,
-        }
+        Error::with_detail(ErrorKind::Cancelled, message, None)
     }
 
     /// The kind of this error.
@@ -187,7 +184,11 @@ impl Error {
 
     /// The message, if one was given.
     pub fn message(&self) -> Option<&str> {
-        self.message.as_deref()
+        self.detail.as_ref()?.message.as_deref()
+    }
+
+    fn source_ref(&self) -> Option<&Source> {
+        self.detail.as_ref()?.source.as_ref()
     }
 
     /// Whether this is a cancellation.
@@ -208,12 +209,12 @@ impl Error {
 
     /// The wrapped source error, if any.
     pub fn get_ref(&self) -> Option<&(dyn core::error::Error + Send + Sync + 'static)> {
-        self.source.as_deref()
+        self.source_ref().map(|s| &**s)
     }
 
     /// Downcast the source error to a concrete type.
     pub fn downcast_ref<E: core::error::Error + 'static>(&self) -> Option<&E> {
-        self.source.as_deref()?.downcast_ref::<E>()
+        self.source_ref()?.downcast_ref::<E>()
     }
 
     #[cfg(feature = "std")]
@@ -268,10 +269,10 @@ impl fmt::Debug for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut d = f.debug_struct("Error");
         d.field("kind", &self.kind);
-        if let Some(m) = &self.message {
-            d.field("message", m);
+        if let Some(m) = self.message() {
+            d.field("message", &m);
         }
-        if let Some(s) = &self.source {
+        if let Some(s) = self.source_ref() {
             d.field("source", s);
         }
         d.finish()
@@ -280,7 +281,7 @@ impl fmt::Debug for Error {
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match (&self.message, &self.source) {
+        match (self.message(), self.source_ref()) {
             (Some(m), _) => write!(f, "{}: {}", self.kind, m),
             (None, Some(s)) if self.kind == ErrorKind::Other => write!(f, "{s}"),
             (None, Some(s)) => write!(f, "{}: {}", self.kind, s),
@@ -291,7 +292,7 @@ impl fmt::Display for Error {
 
 impl core::error::Error for Error {
     fn source(&self) -> Option<&(dyn core::error::Error + 'static)> {
-        match &self.source {
+        match self.source_ref() {
             Some(s) => Some(&**s as &(dyn core::error::Error + 'static)),
             None => None,
         }
@@ -301,7 +302,7 @@ impl core::error::Error for Error {
 impl PartialEq for Error {
     /// Errors compare by kind and message (sources are not comparable).
     fn eq(&self, other: &Self) -> bool {
-        self.kind == other.kind && self.message == other.message
+        self.kind == other.kind && self.message() == other.message()
     }
 }
 
@@ -313,6 +314,14 @@ mod tests {
 
     /// An OS permission failure (`PermissionError` in asyncio) keeps its own kind, so a
     /// native program and a sandboxed guest that is denied an operation see the same one.
+    #[test]
+    #[cfg(target_pointer_width = "64")]
+    fn an_error_is_two_words_and_so_is_a_result_of_one() {
+        assert_eq!(core::mem::size_of::<Error>(), 16);
+        assert_eq!(core::mem::size_of::<super::Result<()>>(), 16);
+        assert_eq!(core::mem::size_of::<Option<super::Result<u64>>>(), 16);
+    }
+
     #[test]
     fn permission_denied_is_its_own_kind() {
         let e = Error::from(std::io::Error::from(std::io::ErrorKind::PermissionDenied));

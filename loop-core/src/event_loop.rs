@@ -17,12 +17,10 @@
 //! [`stop`](EventLoop::stop) lets the current batch finish; called before
 //! [`run_forever`](EventLoop::run_forever) it makes the run do exactly one iteration.
 
-use alloc::borrow::Cow;
 use alloc::boxed::Box;
 use alloc::collections::VecDeque;
 use alloc::format;
 use alloc::rc::{Rc, Weak};
-use alloc::string::String;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::cell::{Cell, RefCell};
@@ -38,7 +36,7 @@ use crate::exception::{ExceptionContext, ExceptionHandler};
 use crate::future::{DoneNotify, Future, FutureRef};
 use crate::handle::{Handle, HandlePool, TimerHandle};
 use crate::host::{Events, Host, Interest, Token};
-use crate::task::raw::{self, Local};
+use crate::task::raw::{self, Local, LocalWake, RemoteTask};
 use crate::task::{self, Task, TaskBody, TaskControl, TaskFactory, TaskRef};
 use crate::time::Instant;
 use crate::timers::Timers;
@@ -53,9 +51,9 @@ const DEFAULT_SLOW_CALLBACK: Duration = Duration::from_millis(100);
 
 enum Ready {
     Call(Handle),
-    Task(TaskRef),
+    Task(RemoteTask),
     /// A done-callback of one of the crate's combinators (see [`DoneNotify`]).
-    Notify(Rc<dyn DoneNotify>, usize),
+    Notify(Rc<dyn DoneNotify>, u32),
 }
 
 #[derive(Default)]
@@ -210,6 +208,7 @@ impl EventLoop {
         Ok(handle)
     }
 
+    #[inline]
     fn push_ready(&self, item: Ready) {
         self.drain_injected();
         self.inner.ready.borrow_mut().push_back(item);
@@ -399,8 +398,6 @@ impl EventLoop {
             None
         };
 
-        let mut events = core::mem::take(&mut *inner.events.borrow_mut());
-        events.clear();
         // Only a poll that may block needs wake-ups from other threads; the SeqCst
         // stores are full barriers, so a non-blocking poll skips them.
         let may_block = timeout != Some(Duration::ZERO);
@@ -410,20 +407,23 @@ impl EventLoop {
                 timeout = Some(Duration::ZERO);
             }
         }
-        inner.in_poll.set(true);
-        let polled = inner.host.borrow_mut().poll(&mut events, timeout);
-        inner.in_poll.set(false);
-        if may_block {
-            inner.shared.polling.store(false, Ordering::SeqCst);
+        {
+            // Nothing but this function uses the event buffer, and the host's poll cannot
+            // re-enter the loop (the loop holds its host), nor can `process_events`, which
+            // only queues handles.
+            let mut events = inner.events.borrow_mut();
+            events.clear();
+            inner.in_poll.set(true);
+            let polled = inner.host.borrow_mut().poll(&mut events, timeout);
+            inner.in_poll.set(false);
+            if may_block {
+                inner.shared.polling.store(false, Ordering::SeqCst);
+            }
+            polled?;
+            if !events.is_empty() {
+                self.process_events(&events);
+            }
         }
-        if let Err(e) = polled {
-            *inner.events.borrow_mut() = events;
-            return Err(e);
-        }
-        if !events.is_empty() {
-            self.process_events(&events);
-        }
-        *inner.events.borrow_mut() = events;
         self.drain_injected();
 
         if has_timers {
@@ -452,7 +452,7 @@ impl EventLoop {
                     let spare = self.inner.handles.borrow_mut().recycle(h);
                     drop(spare);
                 }
-                Some(Ready::Task(task)) => self.run_task(&task),
+                Some(Ready::Task(task)) => self.run_task(task),
                 Some(Ready::Notify(n, index)) => self.run_notify(&*n, index),
                 None => break,
             }
@@ -497,7 +497,7 @@ impl EventLoop {
         }
     }
 
-    fn run_notify(&self, n: &dyn DoneNotify, index: usize) {
+    fn run_notify(&self, n: &dyn DoneNotify, index: u32) {
         let start = self.inner.debug.get().then(|| self.time());
         if let Err(error) = crate::panic::catch(|| n.notify(index)) {
             let ctx = ExceptionContext::new(format!("exception in callback {}", n.name()))
@@ -511,19 +511,19 @@ impl EventLoop {
         }
     }
 
-    fn run_task(&self, task: &TaskRef) {
-        if task.0.header().is_done() {
+    fn run_task(&self, task: RemoteTask) {
+        let Some(task) = task.into_local(self) else {
             return;
-        }
+        };
         if !self.inner.debug.get() {
-            task.0.step();
+            task.step();
             return;
         }
         let start = self.time();
-        task.0.step();
+        task.step();
         self.report_if_slow(start, || {
             ExceptionContext::new(format!("executing step of task {}", task.name()))
-                .with_task(task.clone())
+                .with_task(TaskRef(task.clone()))
         });
     }
 
@@ -539,7 +539,7 @@ impl EventLoop {
     /// Move wake-ups and thread-safe callbacks into the ready queue.
     #[inline]
     fn drain_injected(&self) {
-        if !self.inner.shared.queue.is_empty() {
+        if self.inner.shared.may_have_injected() {
             self.drain_injected_slow();
         }
     }
@@ -547,14 +547,13 @@ impl EventLoop {
     #[inline(never)]
     fn drain_injected_slow(&self) {
         let shared = &self.inner.shared;
+        if !shared.take_injected() {
+            return;
+        }
         let mut ready = self.inner.ready.borrow_mut();
         while let Some(item) = shared.queue.pop() {
             match item {
-                Injected::Wake(remote) => {
-                    if let Some(task) = remote.into_local(self) {
-                        ready.push_back(Ready::Task(TaskRef(task)));
-                    }
-                }
+                Injected::Wake(task) => ready.push_back(Ready::Task(task)),
                 Injected::Call(f, cancelled) => {
                     let handle = Handle::once(move || {
                         if !cancelled.load(Ordering::Acquire) {
@@ -578,10 +577,15 @@ impl EventLoop {
     where
         F: core::future::Future + 'static,
     {
-        self.spawn_body(move |slot: Future<F::Output>| async move {
-            let value = fut.await;
-            slot.complete_task(Ok(value));
-        })
+        if self.needs_task_body() {
+            return self.spawn_body(move |slot: Future<F::Output>| async move {
+                let value = fut.await;
+                slot.complete_task(Ok(value));
+            });
+        }
+        let task = task::spawn::<_, _, task::Value>(self, fut);
+        self.schedule_task(&task.task_ref().0);
+        task
     }
 
     /// Like [`create_task`](Self::create_task) for a fallible future: an `Err` becomes
@@ -592,15 +596,21 @@ impl EventLoop {
         T: 'static,
         E: Into<Error>,
     {
-        self.spawn_body(move |slot: Future<T>| async move {
-            match fut.await.map_err(Into::into) {
-                Err(e) if e.is_cancelled() => {
-                    let message = e.message().map(|m| Cow::Owned(String::from(m)));
-                    slot.cancel_direct(message);
-                }
-                outcome => slot.complete_task(outcome),
-            }
-        })
+        if self.needs_task_body() {
+            return self.spawn_body(move |slot: Future<T>| async move {
+                let output = fut.await;
+                <task::Fallible as task::Settle<T, _>>::settle(output, &slot);
+            });
+        }
+        let task = task::spawn::<T, _, task::Fallible>(self, fut);
+        self.schedule_task(&task.task_ref().0);
+        task
+    }
+
+    /// Whether a new task needs a body of its own, which settles its result (for a task
+    /// factory, which takes bodies), or is never run (on a closed loop).
+    fn needs_task_body(&self) -> bool {
+        self.inner.closed.get() || self.inner.task_factory.borrow().is_some()
     }
 
     /// Create a task whose body `make` builds from a handle to the task's result, and
@@ -612,7 +622,7 @@ impl EventLoop {
         if self.inner.closed.get() {
             // The body is never made: the future it would run is dropped unpolled.
             drop(make);
-            let task = task::spawn(self, |_: Future<T>| core::future::ready(()));
+            let task = task::spawn_with(self, |_: Future<T>| core::future::ready(()));
             task.task_ref().0.discard();
             task.future()
                 .complete(Err(Error::new(ErrorKind::Runtime, "event loop is closed")));
@@ -620,10 +630,10 @@ impl EventLoop {
         }
         let factory = self.inner.task_factory.borrow().clone();
         let task = match factory {
-            Some(factory) => task::spawn(self, |slot| -> TaskBody {
+            Some(factory) => task::spawn_with(self, |slot| -> TaskBody {
                 factory(self, Box::pin(make(slot)))
             }),
-            None => task::spawn(self, make),
+            None => task::spawn_with(self, make),
         };
         self.schedule_task(&task.task_ref().0);
         task
@@ -662,8 +672,8 @@ impl EventLoop {
     /// (after whatever was injected before, so the order is the one the injector would
     /// give), sparing the cross-thread queue. Coalesces with pending wake-ups.
     pub(crate) fn schedule_task(&self, task: &Local<dyn TaskControl>) {
-        if task.header().try_schedule() {
-            self.push_ready(Ready::Task(TaskRef(task.clone())));
+        if let Some(entry) = task.schedule() {
+            self.push_ready(Ready::Task(entry));
         }
     }
 
@@ -673,33 +683,31 @@ impl EventLoop {
     /// wakers are woken as usual. During the host's `poll` the injector is used, so that
     /// the task lands after the poll's I/O callbacks, as before.
     pub(crate) fn wake(&self, waker: Waker) {
-        if !self.inner.in_poll.get()
-            && let Some(task) = raw::local_task(&waker, self)
-        {
-            if task.header().try_schedule() {
-                self.push_ready(Ready::Task(TaskRef(task)));
-            }
-        } else {
-            waker.wake();
+        if self.inner.in_poll.get() {
+            return waker.wake();
+        }
+        match raw::schedule_waker(&waker, self) {
+            LocalWake::Foreign => waker.wake(),
+            LocalWake::Coalesced => {}
+            LocalWake::Queue(entry) => self.push_ready(Ready::Task(entry)),
         }
     }
 
     /// [`wake`](Self::wake) by reference.
     pub(crate) fn wake_by_ref(&self, waker: &Waker) {
-        if !self.inner.in_poll.get()
-            && let Some(task) = raw::local_task(waker, self)
-        {
-            if task.header().try_schedule() {
-                self.push_ready(Ready::Task(TaskRef(task)));
-            }
-        } else {
-            waker.wake_by_ref();
+        if self.inner.in_poll.get() {
+            return waker.wake_by_ref();
+        }
+        match raw::schedule_waker(waker, self) {
+            LocalWake::Foreign => waker.wake_by_ref(),
+            LocalWake::Coalesced => {}
+            LocalWake::Queue(entry) => self.push_ready(Ready::Task(entry)),
         }
     }
 
     /// Schedule a crate-internal done-callback, as `call_soon` schedules one (on a
     /// closed loop it is dropped, as `call_soon`'s error drops a callback).
-    pub(crate) fn schedule_notify(&self, n: Rc<dyn DoneNotify>, index: usize) {
+    pub(crate) fn schedule_notify(&self, n: Rc<dyn DoneNotify>, index: u32) {
         if !self.inner.closed.get() {
             self.push_ready(Ready::Notify(n, index));
         }

@@ -27,7 +27,7 @@ type DoneCallback<T> = Box<dyn FnOnce(&Future<T>)>;
 /// the combinator registered it under.
 pub(crate) trait DoneNotify {
     /// The future registered under `index` is done.
-    fn notify(&self, index: usize);
+    fn notify(&self, index: u32);
     /// What to call it in error and debug reports.
     fn name(&self) -> &'static str;
 }
@@ -35,7 +35,7 @@ pub(crate) trait DoneNotify {
 enum Waiter<T> {
     Waker(Waker),
     Callback(DoneCallback<T>),
-    Notify(Rc<dyn DoneNotify>, usize),
+    Notify(Rc<dyn DoneNotify>, u32),
 }
 
 /// The waiters of a future, in registration order. Most futures have at most one (the
@@ -95,6 +95,10 @@ struct State<T> {
     outcome: Option<Result<T>>,
     /// The value was moved out by [`Future::take_result`].
     taken: bool,
+    /// The future was cancelled (asyncio's CANCELLED state). A future that failed with a
+    /// cancellation error without being cancelled (`gather`'s outer future when a child
+    /// was cancelled) is done with that error but not cancelled.
+    cancelled: bool,
     /// Waiters in registration order: wakers of awaiting tasks and done-callbacks are
     /// notified in one sequence, as asyncio schedules its callbacks.
     waiters: Waiters<T>,
@@ -114,6 +118,7 @@ impl<T> FutureCore<T> {
             state: RefCell::new(State {
                 outcome: None,
                 taken: false,
+                cancelled: false,
                 waiters: Waiters::None,
             }),
             next_waiter: Cell::new(0),
@@ -129,7 +134,7 @@ impl<T> FutureCore<T> {
     }
 
     pub(crate) fn cancelled(&self) -> bool {
-        matches!(&self.state.borrow().outcome, Some(Err(e)) if e.is_cancelled())
+        self.state.borrow().cancelled
     }
 }
 
@@ -179,7 +184,11 @@ impl<T: 'static> Future<T> {
         self.inner().done()
     }
 
-    /// Whether the future was cancelled.
+    /// Whether the future was cancelled (with [`cancel`](Self::cancel), or as a task
+    /// whose future ended with a cancellation). A future that failed with a
+    /// cancellation error it was given, as [`gather`](crate::gather)'s does when a child
+    /// is cancelled, is done but not cancelled (asyncio's distinction between the
+    /// CANCELLED state and a `CancelledError` exception).
     pub fn cancelled(&self) -> bool {
         self.inner().cancelled()
     }
@@ -248,7 +257,7 @@ impl<T: 'static> Future<T> {
         if self.done() {
             return false;
         }
-        self.complete(Err(Error::cancelled(message)));
+        self.settle(Err(Error::cancelled(message)), true);
         true
     }
 
@@ -266,12 +275,20 @@ impl<T: 'static> Future<T> {
         }
     }
 
-    /// Complete a pending future. The caller checked that it is pending.
+    /// Complete a pending future with `outcome` (an error, a cancellation error
+    /// included, is an exception: see [`cancelled`](Self::cancelled)). The caller checked
+    /// that it is pending.
     pub(crate) fn complete(&self, outcome: Result<T>) {
+        self.settle(outcome, false);
+    }
+
+    /// Complete a pending future, cancelled or not.
+    fn settle(&self, outcome: Result<T>, cancelled: bool) {
         let waiters = {
             let mut st = self.inner().state.borrow_mut();
             debug_assert!(st.outcome.is_none());
             st.outcome = Some(outcome);
+            st.cancelled = cancelled;
             core::mem::replace(&mut st.waiters, Waiters::None)
         };
         waiters.for_each(|waiter| match waiter {
@@ -287,7 +304,8 @@ impl<T: 'static> Future<T> {
         let _ = self.inner().lp.call_soon(move || cb(&fut));
     }
 
-    /// The error, if the future failed; `Ok(None)` if it succeeded.
+    /// The error, if the future failed (a cancellation error it failed with, without
+    /// being cancelled, included); `Ok(None)` if it succeeded.
     ///
     /// # Errors
     ///
@@ -297,7 +315,7 @@ impl<T: 'static> Future<T> {
         match &st.outcome {
             None => Err(Error::new(ErrorKind::InvalidState, "result is not set")),
             Some(_) if st.taken => Ok(None),
-            Some(Err(e)) if e.is_cancelled() => Err(e.clone()),
+            Some(Err(e)) if st.cancelled => Err(e.clone()),
             Some(Err(e)) => Ok(Some(e.clone())),
             Some(Ok(_)) => Ok(None),
         }
@@ -332,17 +350,14 @@ impl<T: 'static> Future<T> {
         let mut st = self.inner().state.borrow_mut();
         match &st.outcome {
             None => Err(Error::new(ErrorKind::InvalidState, "result is not set")),
+            Some(_) if st.taken => Err(Error::new(ErrorKind::InvalidState, "result was taken")),
             Some(Err(e)) => Err(e.clone()),
-            Some(Ok(_)) if st.taken => Err(Error::new(ErrorKind::InvalidState, "result was taken")),
             Some(Ok(_)) => {
                 st.taken = true;
-                match st.outcome.take() {
-                    Some(Ok(v)) => {
-                        // Keep the future done: park a marker error that `taken` hides.
-                        st.outcome =
-                            Some(Err(Error::new(ErrorKind::InvalidState, "result was taken")));
-                        Ok(v)
-                    }
+                // Keep the future done: park a marker error, which `taken` hides.
+                let marker = Some(Err(Error::from_kind(ErrorKind::InvalidState)));
+                match core::mem::replace(&mut st.outcome, marker) {
+                    Some(Ok(v)) => Ok(v),
                     _ => unreachable!("checked above"),
                 }
             }
@@ -367,7 +382,7 @@ impl<T: 'static> Future<T> {
 
     /// Add a crate-internal done-callback (see [`DoneNotify`]): `n.notify(index)` runs,
     /// scheduled through the ready queue, once this future is done.
-    pub(crate) fn add_notify(&self, n: Rc<dyn DoneNotify>, index: usize) {
+    pub(crate) fn add_notify(&self, n: Rc<dyn DoneNotify>, index: u32) {
         if self.done() {
             self.inner().lp.schedule_notify(n, index);
         } else {
@@ -442,7 +457,7 @@ impl<T> fmt::Debug for Future<T> {
         let state = match &st.outcome {
             None => "pending",
             Some(Ok(_)) => "finished",
-            Some(Err(e)) if e.is_cancelled() => "cancelled",
+            Some(Err(_)) if st.cancelled => "cancelled",
             Some(Err(_)) if st.taken => "finished",
             Some(Err(_)) => "failed",
         };

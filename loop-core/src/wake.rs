@@ -29,15 +29,32 @@ pub(crate) enum Injected {
 /// State shared between the loop thread and wakers on any thread.
 pub(crate) struct Shared {
     pub(crate) queue: SegQueue<Injected>,
+    /// Set after every push: the loop checks this one flag, far more often than anything
+    /// is injected, instead of the queue's two indices.
+    injected: AtomicBool,
     /// The loop is (about to be) blocked in `poll`: pushers must notify the host.
     pub(crate) polling: AtomicBool,
     pub(crate) notifier: Arc<dyn Notify>,
 }
 
 impl Shared {
+    /// Whether something may have been injected since the last
+    /// [`take_injected`](Self::take_injected) (a cheap check for the loop's hot path).
+    #[inline]
+    pub(crate) fn may_have_injected(&self) -> bool {
+        self.injected.load(Ordering::Acquire)
+    }
+
+    /// Clear the flag before draining the queue: a push that races with the drain
+    /// either lands in it or sets the flag again for the next one.
+    pub(crate) fn take_injected(&self) -> bool {
+        self.injected.swap(false, Ordering::Acquire)
+    }
+
     pub(crate) fn new(notifier: Arc<dyn Notify>) -> Self {
         Shared {
             queue: SegQueue::new(),
+            injected: AtomicBool::new(false),
             polling: AtomicBool::new(false),
             notifier,
         }
@@ -45,6 +62,8 @@ impl Shared {
 
     pub(crate) fn inject(&self, item: Injected) {
         self.queue.push(item);
+        // After the push: a loop that sees the flag sees the item.
+        self.injected.store(true, Ordering::Release);
         // Pairs with the SeqCst store of `polling` before the loop re-checks the queue:
         // either the loop sees our item, or we see `polling` and wake it.
         if self.polling.load(Ordering::SeqCst) {

@@ -309,6 +309,56 @@ fn awaiting_a_failed_or_cancelled_future_gives_the_error() {
 }
 
 #[test]
+fn only_cancel_makes_a_future_cancelled() {
+    // asyncio's CANCELLED state comes from `cancel()` alone: `cancelled()` is true and
+    // `exception()` raises the CancelledError.
+    let lp = new_loop();
+    let fut = lp.create_future::<u32>();
+    assert!(!fut.cancelled());
+    assert!(fut.cancel_with_message(Some("stop".into())));
+    assert!(fut.cancelled() && fut.done());
+    let raised = fut.exception().unwrap_err();
+    assert!(raised.is_cancelled());
+    assert_eq!(raised.message(), Some("stop"));
+    assert!(format!("{fut:?}").contains("cancelled"));
+    assert!(fut.as_ref().cancelled());
+    // A failed future is not cancelled.
+    let failed = lp.create_future::<u32>();
+    failed
+        .set_exception(Error::new(ErrorKind::Timeout, "late"))
+        .unwrap();
+    assert!(!failed.cancelled());
+    assert!(!failed.as_ref().cancelled());
+}
+
+#[test]
+fn a_task_that_re_raises_the_cancellation_of_an_awaited_future_is_cancelled() {
+    // "If the coroutine ... propagates CancelledError, the Task is cancelled": awaiting a
+    // cancelled future raises CancelledError in the task; letting it propagate cancels
+    // the task, with the future's message.
+    let lp = new_loop();
+    let fut = lp.create_future::<u32>();
+    let f = fut.clone();
+    let task = lp.create_try_task(async move { f.await });
+    let c = fut.clone();
+    lp.call_soon(move || {
+        c.cancel_with_message(Some("gone".into()));
+    })
+    .unwrap();
+    let err = lp.run_until_complete(&task).unwrap().unwrap_err();
+    assert!(err.is_cancelled());
+    assert!(task.cancelled());
+    assert_eq!(task.exception().unwrap_err().message(), Some("gone"));
+    // A task that catches the error and returns normally is not cancelled.
+    let fut = lp.create_future::<u32>();
+    let f = fut.clone();
+    let caught = lp.create_task(async move { f.await.is_err() });
+    fut.cancel();
+    assert!(lp.run_until_complete(&caught).unwrap().unwrap());
+    assert!(!caught.cancelled());
+}
+
+#[test]
 fn awaiting_an_already_done_future_does_not_suspend() {
     let lp = new_loop();
     let fut = lp.create_future::<u32>();

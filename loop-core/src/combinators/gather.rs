@@ -115,14 +115,14 @@ impl<T: 'static, M: Mode<T> + 'static> Gathering<T, M> {
 }
 
 /// The index the outer future's done-callback is registered under.
-const OUTER: usize = usize::MAX;
+const OUTER: u32 = u32::MAX;
 
 impl<T: 'static, M: Mode<T> + 'static> DoneNotify for Gathering<T, M> {
-    fn notify(&self, index: usize) {
+    fn notify(&self, index: u32) {
         if index == OUTER {
             self.outer_done();
         } else {
-            self.child_done(index);
+            self.child_done(index as usize);
         }
     }
 
@@ -162,6 +162,11 @@ where
     // The children's and the outer future's done-callbacks are `DoneNotify`s: no closure
     // or handle to allocate per child.
     for (index, child) in children.iter().enumerate() {
+        // A `Vec` of more than `u32::MAX` futures does not fit in memory.
+        let index = u32::try_from(index)
+            .ok()
+            .filter(|&i| i != OUTER)
+            .expect("gather of more than 2^32 - 1 awaitables");
         child.add_notify(state.clone(), index);
     }
     *state.children.borrow_mut() = children;
@@ -179,9 +184,10 @@ where
 ///   done; with no awaitables it is done at once with an empty `Vec`;
 /// - fails with the first error as soon as a child fails, while the other children
 ///   keep running (they are not cancelled);
-/// - fails with a child's cancellation error if a child is cancelled: unlike cancelling
-///   the outer future, this does not cancel the other children (in this crate a future
-///   that failed with a cancellation reports [`cancelled`](Future::cancelled));
+/// - fails with a child's cancellation error if a child is cancelled, without being
+///   cancelled itself ([`cancelled`](Future::cancelled) is `false`, as in asyncio, where
+///   the outer future gets the `CancelledError` as its exception); unlike cancelling the
+///   outer future, this does not cancel the other children;
 /// - when cancelled itself, cancels every child that is not done yet (in the next
 ///   iteration, from its done-callback), with the same message.
 ///

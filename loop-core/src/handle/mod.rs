@@ -1,48 +1,34 @@
 //! [`Handle`] and [`TimerHandle`]: cancellable references to scheduled callbacks.
 
-use alloc::rc::{Rc, Weak};
+use alloc::rc::Weak;
 use alloc::vec::Vec;
-use core::cell::Cell;
 use core::fmt;
 
 use crate::event_loop::LoopInner;
 use crate::time::Instant;
 
-mod slot;
+mod node;
 
-use slot::Slot;
+use node::NodeRef;
 
 const CANCELLED: u8 = 1;
 /// A timer's entry is still in the loop's timer heap.
 const IN_HEAP: u8 = 2;
-
-/// A callback with its state flags. Every node has this one type, whatever its closure
-/// (stored in the [`Slot`]), so the loop can reuse spent nodes (see [`HandlePool`]).
-pub(crate) struct Node {
-    flags: Cell<u8>,
-    slot: Slot,
-}
 
 /// A callback scheduled with [`call_soon`](crate::EventLoop::call_soon) or registered
 /// with [`add_reader`](crate::EventLoop::add_reader): cancel it before it runs.
 ///
 /// Cloning gives another reference to the same callback.
 #[derive(Clone)]
-pub struct Handle(pub(crate) Rc<Node>);
+pub struct Handle(NodeRef);
 
 impl Handle {
     pub(crate) fn once<F: FnOnce() + 'static>(f: F) -> Handle {
-        Handle(Rc::new(Node {
-            flags: Cell::new(0),
-            slot: Slot::once(f),
-        }))
+        Handle(NodeRef::once(f))
     }
 
     pub(crate) fn repeat<F: Fn() + 'static>(f: F) -> Handle {
-        Handle(Rc::new(Node {
-            flags: Cell::new(0),
-            slot: Slot::repeat(f),
-        }))
+        Handle(NodeRef::repeat(f))
     }
 
     /// Cancel the callback: it will not run. Cancelling twice, or after it ran, does
@@ -53,49 +39,49 @@ impl Handle {
 
     /// Returns whether this call cancelled it (it was not cancelled before).
     fn cancel_inner(&self) -> bool {
-        let flags = &self.0.flags;
-        if flags.get() & CANCELLED != 0 {
+        let flags = self.0.flags();
+        if flags & CANCELLED != 0 {
             return false;
         }
-        flags.set(flags.get() | CANCELLED);
-        self.0.slot.release();
+        self.0.set_flags(flags | CANCELLED);
+        self.0.release();
         true
     }
 
     /// Whether the callback was cancelled.
     pub fn cancelled(&self) -> bool {
-        self.0.flags.get() & CANCELLED != 0
+        self.0.flags() & CANCELLED != 0
     }
 
     /// The callback's type name (a closure's is its defining function plus `{{closure}}`),
     /// used in debug-mode reports.
     pub fn name(&self) -> &'static str {
-        self.0.slot.name()
+        self.0.name()
     }
 
     /// Run the callback unless it was cancelled.
     pub(crate) fn run(&self) {
         if !self.cancelled() {
-            self.0.slot.call();
+            self.0.call();
         }
     }
 
     pub(crate) fn set_in_heap(&self, in_heap: bool) {
-        let flags = &self.0.flags;
+        let flags = self.0.flags();
         if in_heap {
-            flags.set(flags.get() | IN_HEAP);
+            self.0.set_flags(flags | IN_HEAP);
         } else {
-            flags.set(flags.get() & !IN_HEAP);
+            self.0.set_flags(flags & !IN_HEAP);
         }
     }
 
     fn in_heap(&self) -> bool {
-        self.0.flags.get() & IN_HEAP != 0
+        self.0.flags() & IN_HEAP != 0
     }
 
     /// Whether two handles refer to the same callback.
     pub fn ptr_eq(&self, other: &Handle) -> bool {
-        Rc::ptr_eq(&self.0, &other.0)
+        self.0.ptr_eq(&other.0)
     }
 }
 
@@ -117,19 +103,19 @@ const POOL_SIZE: usize = 256;
 /// left), so reuse is never observable.
 #[derive(Default)]
 pub(crate) struct HandlePool {
-    free: Vec<Rc<Node>>,
+    free: Vec<NodeRef>,
 }
 
 impl HandlePool {
     /// A handle for `f`, on a spent node if one is free.
     pub(crate) fn once<F: FnOnce() + 'static>(&mut self, f: F) -> Handle {
-        if let Some(mut rc) = self.free.pop()
-            && let Some(node) = Rc::get_mut(&mut rc)
-        {
-            *node.flags.get_mut() = 0;
-            node.slot.refill_once(f);
-            return Handle(rc);
-        }
+        let f = match self.free.pop() {
+            Some(mut node) => match node.refill_once(f) {
+                Ok(()) => return Handle(node),
+                Err(f) => f,
+            },
+            None => f,
+        };
         Handle::once(f)
     }
 
@@ -138,13 +124,12 @@ impl HandlePool {
     /// pool is released (the drop may run a closure's destructor, which may schedule
     /// callbacks).
     pub(crate) fn recycle(&mut self, h: Handle) -> Option<Handle> {
-        let mut rc = h.0;
-        match Rc::get_mut(&mut rc) {
-            Some(node) if !node.slot.is_live() && self.free.len() < POOL_SIZE => {
-                self.free.push(rc);
-                None
-            }
-            _ => Some(Handle(rc)),
+        let node = h.0;
+        if node.is_unique() && !node.is_live() && self.free.len() < POOL_SIZE {
+            self.free.push(node);
+            None
+        } else {
+            Some(Handle(node))
         }
     }
 }

@@ -248,29 +248,22 @@ impl SimHost {
             }
         }
     }
-}
 
-impl Host for SimHost {
-    fn now(&self) -> Instant {
-        self.inner.now.get()
-    }
-
-    /// Never blocks. Runs the actions due now and reports the ready tokens; if nothing
-    /// is ready and the poll may block, jumps the clock to the earlier of the timeout and
-    /// the next action, runs the actions due then and reports again.
-    ///
-    /// # Errors
-    ///
-    /// [`ErrorKind::Stalled`] when asked to wait without a timeout while nothing is
-    /// ready, scheduled or notified: the program would hang forever.
-    fn poll(&mut self, events: &mut Events, timeout: Option<Duration>) -> Result<()> {
-        self.inner.polls.set(self.inner.polls.get() + 1);
-        self.run_due(events);
-        self.collect_ready(events);
+    /// Consume a pending notification; returns whether there was one.
+    fn take_notification(&self) -> bool {
         // Load before swapping: the swap is a locked instruction, and a notification is
         // rare compared with polls.
         let notify = &self.inner.notify.notified;
-        let notified = notify.load(Ordering::Acquire) && notify.swap(false, Ordering::AcqRel);
+        notify.load(Ordering::Acquire) && notify.swap(false, Ordering::AcqRel)
+    }
+
+    /// [`Host::poll`] when actions are pending or I/O objects are watched, or when the
+    /// poll may wait.
+    #[inline(never)]
+    fn poll_world(&self, events: &mut Events, timeout: Option<Duration>) -> Result<()> {
+        self.run_due(events);
+        self.collect_ready(events);
+        let notified = self.take_notification();
         if notified || !events.is_empty() || timeout == Some(Duration::ZERO) {
             return Ok(());
         }
@@ -290,6 +283,35 @@ impl Host for SimHost {
         self.run_due(events);
         self.collect_ready(events);
         Ok(())
+    }
+}
+
+impl Host for SimHost {
+    fn now(&self) -> Instant {
+        self.inner.now.get()
+    }
+
+    /// Never blocks. Runs the actions due now and reports the ready tokens; if nothing
+    /// is ready and the poll may block, jumps the clock to the earlier of the timeout and
+    /// the next action, runs the actions due then and reports again.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Stalled`] when asked to wait without a timeout while nothing is
+    /// ready, scheduled or notified: the program would hang forever.
+    fn poll(&mut self, events: &mut Events, timeout: Option<Duration>) -> Result<()> {
+        let inner = &*self.inner;
+        inner.polls.set(inner.polls.get() + 1);
+        // The common case of a busy loop: a poll that must not wait, in a world with no
+        // pending action and no watched I/O object, has nothing to report.
+        if timeout == Some(Duration::ZERO)
+            && inner.queue.borrow().is_empty()
+            && inner.io.borrow().is_empty()
+        {
+            self.take_notification();
+            return Ok(());
+        }
+        self.poll_world(events, timeout)
     }
 
     fn set_interest(&mut self, token: Token, interest: Interest) -> Result<()> {

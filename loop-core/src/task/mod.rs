@@ -18,6 +18,7 @@ use alloc::string::String;
 use core::cell::{Cell, RefCell};
 use core::fmt;
 use core::future::IntoFuture;
+use core::marker::PhantomData;
 use core::ops::Deref;
 use core::pin::Pin;
 use core::task::{Context, Poll};
@@ -56,6 +57,52 @@ pub(crate) trait TaskControl {
     /// Drop the future without completing the task (loop close).
     fn discard(&self);
     fn result_ref(&self) -> FutureRef;
+}
+
+/// How the output of a task's Rust future settles the task's result future.
+pub(crate) trait Settle<T, O>: 'static {
+    fn settle(output: O, result: &Future<T>);
+}
+
+/// The output is the task's result ([`EventLoop::create_task`]).
+pub(crate) enum Value {}
+
+impl<T: 'static> Settle<T, T> for Value {
+    fn settle(output: T, result: &Future<T>) {
+        result.complete_task(Ok(output));
+    }
+}
+
+/// An `Err` output is the task's exception, and a cancellation error cancels the task
+/// ([`EventLoop::create_try_task`]).
+pub(crate) enum Fallible {}
+
+impl<T: 'static, E: Into<Error>> Settle<T, core::result::Result<T, E>> for Fallible {
+    fn settle(output: core::result::Result<T, E>, result: &Future<T>) {
+        match output.map_err(Into::into) {
+            Err(e) if e.is_cancelled() => {
+                let message = e.message().map(|m| Cow::Owned(String::from(m)));
+                result.cancel_direct(message);
+            }
+            outcome => result.complete_task(outcome),
+        }
+    }
+}
+
+/// The body settles the result itself (a body from a task factory); one that returns
+/// without having done so leaves the task to be cancelled.
+pub(crate) enum SelfSettled {}
+
+impl<T: 'static> Settle<T, ()> for SelfSettled {
+    fn settle((): (), _: &Future<T>) {}
+}
+
+/// What a task drives: its Rust future, stored as it is (no wrapper future, whose state
+/// would hold the future twice: as a capture and as the awaited value), and how its
+/// output settles the task (`S`).
+pub(crate) struct Driver<F, S> {
+    fut: F,
+    settle: PhantomData<S>,
 }
 
 /// A task's own state: the part of its node after its result future (see `raw.rs`).
@@ -104,7 +151,11 @@ impl<B> TaskCore<B> {
     }
 }
 
-impl<T: 'static, B: core::future::Future<Output = ()> + 'static> TaskNode<T, B> {
+impl<T: 'static, F, S> TaskNode<T, Driver<F, S>>
+where
+    F: core::future::Future + 'static,
+    S: Settle<T, F::Output>,
+{
     fn lp(&self) -> &EventLoop {
         self.result().get_loop()
     }
@@ -138,7 +189,11 @@ impl<T: 'static, B: core::future::Future<Output = ()> + 'static> TaskNode<T, B> 
     }
 }
 
-impl<T: 'static, B: core::future::Future<Output = ()> + 'static> TaskControl for TaskNode<T, B> {
+impl<T: 'static, F, S> TaskControl for TaskNode<T, Driver<F, S>>
+where
+    F: core::future::Future + 'static,
+    S: Settle<T, F::Output>,
+{
     fn step(&self) {
         self.clear_scheduled();
         if self.result().done() {
@@ -170,15 +225,18 @@ impl<T: 'static, B: core::future::Future<Output = ()> + 'static> TaskControl for
             // never moved out of it: it is only polled here through this reference and
             // dropped in place (`drop_body` assigns `None`, which runs the destructor
             // where it is).
-            let pinned = unsafe { Pin::new_unchecked(b) };
+            let pinned = unsafe { Pin::new_unchecked(&mut b.fut) };
             crate::panic::catch(|| pinned.poll(&mut cx))
         };
         self.task.polling.set(false);
         lp.leave_task(prev);
         match outcome {
             Ok(Poll::Pending) => {}
-            Ok(Poll::Ready(())) => {
+            Ok(Poll::Ready(output)) => {
+                // The future is dropped before its output settles the task, as an
+                // awaited future is dropped when its `.await` completes.
                 self.drop_body();
+                S::settle(output, &self.result_future());
                 // A body from a task factory may return without running the task's
                 // future to completion: the task then completes as cancelled.
                 if !self.result().done() {
@@ -264,7 +322,11 @@ impl<T: 'static, B: core::future::Future<Output = ()> + 'static> TaskControl for
     }
 }
 
-impl<T: 'static, B: core::future::Future<Output = ()> + 'static> AnyFuture for TaskNode<T, B> {
+impl<T: 'static, F, S> AnyFuture for TaskNode<T, Driver<F, S>>
+where
+    F: core::future::Future + 'static,
+    S: Settle<T, F::Output>,
+{
     fn done(&self) -> bool {
         self.result().done()
     }
@@ -276,35 +338,69 @@ impl<T: 'static, B: core::future::Future<Output = ()> + 'static> AnyFuture for T
     }
 }
 
-/// Create a task on `lp`: its node, then its body, made by `make` from a handle to the
-/// task's result future, then its place in the loop's task table. The caller schedules
-/// the first step.
-pub(crate) fn spawn<T: 'static, B>(lp: &EventLoop, make: impl FnOnce(Future<T>) -> B) -> Task<T>
+fn task_core<B>(body: Option<B>) -> TaskCore<B> {
+    TaskCore {
+        body: RefCell::new(body),
+        must_cancel: Cell::new(false),
+        polling: Cell::new(false),
+        fut_waiter: Cell::new(None),
+        id: Cell::new(0),
+        key: Cell::new(0),
+        extra: RefCell::new(None),
+    }
+}
+
+/// Give a new task node its id and its place in the loop's task table.
+fn adopt<T: 'static, F, S>(lp: &EventLoop, node: Local<TaskNode<T, Driver<F, S>>>) -> Task<T>
 where
-    B: core::future::Future<Output = ()> + 'static,
+    F: core::future::Future + 'static,
+    S: Settle<T, F::Output>,
 {
-    let node = TaskNode::allocate(
-        FutureCore::new(lp),
-        TaskCore {
-            body: RefCell::new(None),
-            must_cancel: Cell::new(false),
-            polling: Cell::new(false),
-            fut_waiter: Cell::new(None),
-            id: Cell::new(0),
-            key: Cell::new(0),
-            extra: RefCell::new(None),
-        },
-        lp.shared().clone(),
-    );
-    let future = Future::from_node(node.future_ref());
-    // The body is made (and a task factory called) before the task gets its id and key,
-    // so tasks the factory creates come first.
-    let body = make(future.clone());
     node.task.id.set(lp.next_task_id());
-    *node.task.body.borrow_mut() = Some(body);
+    let future = Future::from_node(node.future_ref());
     let task = TaskRef(node.into_task());
     lp.adopt_task(&task);
     Task::new(future, task)
+}
+
+/// Create a task on `lp` driving `fut`, whose output settles the task as `S` says: one
+/// allocation, made with the future in place. The caller schedules the first step.
+pub(crate) fn spawn<T: 'static, F, S>(lp: &EventLoop, fut: F) -> Task<T>
+where
+    F: core::future::Future + 'static,
+    S: Settle<T, F::Output>,
+{
+    let driver = Driver::<F, S> {
+        fut,
+        settle: PhantomData,
+    };
+    let node = TaskNode::allocate(
+        FutureCore::new(lp),
+        task_core(Some(driver)),
+        lp.shared().clone(),
+    );
+    adopt(lp, node)
+}
+
+/// Create a task on `lp` whose body, which settles the task's result itself, `make`
+/// builds from a handle to that result (for task factories). The caller schedules the
+/// first step.
+pub(crate) fn spawn_with<T: 'static, B>(
+    lp: &EventLoop,
+    make: impl FnOnce(Future<T>) -> B,
+) -> Task<T>
+where
+    B: core::future::Future<Output = ()> + 'static,
+{
+    let node = TaskNode::allocate(FutureCore::new(lp), task_core(None), lp.shared().clone());
+    // The body is made (and a task factory called) before the task gets its id and key,
+    // so tasks the factory creates come first.
+    let body = make(Future::from_node(node.future_ref()));
+    *node.task.body.borrow_mut() = Some(Driver::<B, SelfSettled> {
+        fut: body,
+        settle: PhantomData,
+    });
+    adopt(lp, node)
 }
 
 /// A type-erased reference to a task: what [`EventLoop::all_tasks`] and

@@ -11,10 +11,11 @@
 //!
 //! # Two reference counts
 //!
-//! Handles on the loop's thread ([`Local`]: futures, tasks, the loop's tables, entries
-//! of the ready queue) count in `local`, a plain cell. Wakers may live on any thread, so
-//! they count in `remote`, an atomic, which also holds one unit for all local handles
-//! while there are any. When `local` drops to zero (on the loop's thread), the node's
+//! Handles on the loop's thread ([`Local`]: futures, tasks, the loop's task table and
+//! current task) count in `local`, a plain cell. Wakers may live on any thread, so they
+//! count in `remote`, an atomic, which also holds one unit for all local handles while
+//! there are any; so do queued steps ([`RemoteTask`], in the injector or the ready
+//! queue), which must not keep the contents (and through them the loop) alive. When `local` drops to zero (on the loop's thread), the node's
 //! contents are dropped there (they are `!Send`), and its unit of `remote` is released;
 //! when `remote` drops to zero, on whichever thread, the memory is freed. A waker only
 //! touches the header's atomics and the loop's injector, which are `Send + Sync`.
@@ -122,6 +123,17 @@ impl Header {
     /// Whether the task finished (or the node is being dropped).
     pub(crate) fn is_done(&self) -> bool {
         self.done.load(Ordering::Acquire)
+    }
+
+    /// Mark the task of `h` (this header) scheduled, unless it is done or already
+    /// scheduled, and return the ready-queue entry for its step.
+    fn schedule_entry(&self, h: NonNull<Header>) -> Option<RemoteTask> {
+        if !self.try_schedule() {
+            return None;
+        }
+        // One scheduled step at a time, so this cannot overflow.
+        self.remote.fetch_add(1, Ordering::Relaxed);
+        Some(RemoteTask(h))
     }
 
     fn inc_local(&self) {
@@ -322,6 +334,12 @@ impl<U: ?Sized> Local<U> {
         unsafe { self.raw_header().as_ref() }
     }
 
+    /// Mark the task scheduled, unless it is done or already scheduled, and return the
+    /// ready-queue entry for its step.
+    pub(crate) fn schedule(&self) -> Option<RemoteTask> {
+        self.header().schedule_entry(self.raw_header())
+    }
+
     /// Whether two handles refer to the same node.
     pub(crate) fn ptr_eq<V: ?Sized>(&self, other: &Local<V>) -> bool {
         self.raw_header() == other.raw_header()
@@ -449,7 +467,10 @@ unsafe fn release_remote(h: NonNull<Header>) {
     }
 }
 
-/// A wake-up in the loop's injector: a task pointer owning one unit of `remote`.
+/// A scheduled step, in the loop's injector or ready queue: a task pointer owning one
+/// unit of `remote`. It keeps the node's memory, not its contents, alive: the contents
+/// hold the loop, and the loop holds its ready queue, so a local handle here would make
+/// a cycle that outlives a loop dropped with steps still queued.
 pub(crate) struct RemoteTask(NonNull<Header>);
 
 // SAFETY: a `RemoteTask` only touches the header's atomics and immutable fields from
@@ -510,6 +531,7 @@ unsafe fn wake_by_ref(h: NonNull<Header>) {
         return;
     }
     let Some(shared) = shared else { return };
+    // One scheduled step at a time, so this cannot overflow.
     remote.fetch_add(1, Ordering::Relaxed);
     shared.inject(Injected::Wake(RemoteTask(h)));
 }
@@ -553,26 +575,36 @@ unsafe fn waker_drop(data: *const ()) {
     unsafe { release_remote(header_of(data)) }
 }
 
-/// The task of `waker`, if it is a task waker of `lp` (then, since `lp` is `!Send`, this
-/// runs on the task's loop thread) and the task is not done. Lets the loop schedule its
-/// own tasks without going through the cross-thread injector.
-pub(crate) fn local_task(waker: &Waker, lp: &EventLoop) -> Option<Local<dyn TaskControl>> {
+/// What [`schedule_waker`] did.
+pub(crate) enum LocalWake {
+    /// `waker` is not a task waker of this loop: wake it the usual way.
+    Foreign,
+    /// The task is done or already scheduled: nothing to queue.
+    Coalesced,
+    /// Queue this step.
+    Queue(RemoteTask),
+}
+
+/// Schedule the task of `waker` if it is a task of `lp` (then, since `lp` is `!Send`,
+/// this runs on the task's loop thread). Lets the loop schedule its own tasks without
+/// going through the cross-thread injector.
+pub(crate) fn schedule_waker(waker: &Waker, lp: &EventLoop) -> LocalWake {
     if !core::ptr::eq(waker.vtable(), &WAKER_VTABLE) {
-        return None;
+        return LocalWake::Foreign;
     }
     let h = header_of(waker.data());
-    // SAFETY: a waker with our vtable points to a task header, kept alive by the waker.
+    // SAFETY: a waker with our vtable points to a task header, kept alive by the waker;
+    // only atomics and immutable fields are read.
     let header = unsafe { h.as_ref() };
     let ours = header
         .shared
         .as_ref()
         .is_some_and(|s| Arc::ptr_eq(s, lp.shared()));
-    if !ours || header.is_done() {
-        return None;
+    if !ours {
+        return LocalWake::Foreign;
     }
-    let task = header.vtable.task?;
-    // On the loop's thread, and not done so `local` is not zero.
-    header.inc_local();
-    // SAFETY: the table is the node's own; the waker's pointer covers the node.
-    Some(Local::from_ptr(unsafe { task(h) }))
+    match header.schedule_entry(h) {
+        Some(entry) => LocalWake::Queue(entry),
+        None => LocalWake::Coalesced,
+    }
 }

@@ -116,6 +116,61 @@ fn a_cancelled_child_fails_the_outer_future_without_cancelling_the_others() {
 }
 
 #[test]
+fn after_a_cancelled_child_the_outer_future_failed_but_is_not_cancelled() {
+    // "If any child is cancelled, this is treated as if it raised CancelledError -- the
+    // outer Future is *not* cancelled in this case." In CPython the outer future is
+    // FINISHED with the CancelledError as its exception: `cancelled()` is False and
+    // `exception()` returns the error instead of raising it.
+    let lp = new_loop();
+    let victim = after(&lp, 10.0, 1);
+    let other = after(&lp, 5.0, 2);
+    let v = victim.clone();
+    lp.call_later(secs(1.0), move || {
+        v.cancel_with_message("cut");
+    })
+    .unwrap();
+    let all = gather(&lp, [&victim, &other]);
+    let err = lp.run_until_complete(&all).unwrap().unwrap_err();
+    assert!(err.is_cancelled());
+    assert!(victim.cancelled());
+    assert!(all.done());
+    assert!(!all.cancelled(), "the outer future is not cancelled");
+    let exception = all.exception().unwrap().expect("the outer future failed");
+    assert!(exception.is_cancelled());
+    assert_eq!(exception.message(), Some("cut"));
+    assert!(format!("{all:?}").contains("failed"));
+    // Its done-callback sees an outer future that was not cancelled, so the other child
+    // keeps running (it is only cancelled when the outer future itself is).
+    run_for(&lp, 1.0);
+    assert!(!other.cancelled());
+    assert_eq!(lp.run_until_complete(&other).unwrap().unwrap(), 2);
+}
+
+#[test]
+fn a_task_awaiting_a_gather_with_a_cancelled_child_is_cancelled() {
+    // A coroutine that lets the CancelledError of `await gather(...)` propagate ends its
+    // task as cancelled (Task.__step: `except CancelledError: super().cancel()`), though
+    // the gather itself is not cancelled.
+    let lp = new_loop();
+    let victim = after(&lp, 10.0, 1);
+    let v = victim.clone();
+    lp.call_later(secs(1.0), move || {
+        v.cancel();
+    })
+    .unwrap();
+    let all = gather(&lp, [&victim]);
+    let outer = all.clone();
+    let waiter = lp.create_try_task(async move { outer.await });
+    let err = lp.run_until_complete(&waiter).unwrap().unwrap_err();
+    assert!(err.is_cancelled());
+    assert!(
+        waiter.cancelled(),
+        "the awaiting task re-raised and is cancelled"
+    );
+    assert!(!all.cancelled());
+}
+
+#[test]
 fn settled_mode_collects_errors_and_cancellations_as_results() {
     // return_exceptions=True: "exceptions in the tasks are treated the same as
     // successful results, and gathered in the result list"
